@@ -1,0 +1,4 @@
+//! Work in progress: see the README of the workspace.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
