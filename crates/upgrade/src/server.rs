@@ -502,7 +502,6 @@ pub struct Upgraded {
 pub struct ServerHandshake {
     limits: Limits,
     buf: Vec<u8>,
-    scanned: usize,
     head_len: usize,
     state: ServerState,
     event: Option<ServerEvent>,
@@ -523,7 +522,6 @@ impl ServerHandshake {
         ServerHandshake {
             limits,
             buf: Vec::new(),
-            scanned: 0,
             head_len: 0,
             state: ServerState::Reading,
             event: None,
@@ -550,13 +548,9 @@ impl ServerHandshake {
             _ => return Err(Error::Misuse(Misuse::WrongState)),
         }
         self.buf.extend_from_slice(data);
-        let Some(_) = head::find_head_end(&self.buf, self.scanned) else {
-            self.scanned = head::resume_point(self.buf.len());
-            if self.buf.len() > self.limits.max_head_bytes {
-                return Err(self.fail(RequestError::HeadTooLarge));
-            }
+        if !head::should_parse(data, self.buf.len(), &self.limits) {
             return Ok(());
-        };
+        }
         match parse_request(&self.buf, &self.limits) {
             Ok(Status::Complete((incoming, n))) => {
                 self.head_len = n;
@@ -568,10 +562,7 @@ impl ServerHandshake {
                 self.event = Some(event);
                 Ok(())
             }
-            Ok(Status::Partial) => {
-                self.scanned = head::resume_point(self.buf.len());
-                Ok(())
-            }
+            Ok(Status::Partial) => Ok(()),
             Err(e) => Err(self.fail(e)),
         }
     }
