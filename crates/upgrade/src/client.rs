@@ -426,10 +426,11 @@ impl ClientHandshake {
             ClientState::Upgraded => return Err(Error::Misuse(Misuse::WrongState)),
         }
         self.buf.extend_from_slice(data);
-        if !head::should_parse(data, self.buf.len(), &self.limits) {
+        if !head::line_arrived(data, self.buf.len(), &self.limits) {
             return Ok(());
         }
-        match parse_response(&self.buf, &self.offer, &self.limits) {
+        let window = head::parse_window(&self.buf, &self.limits);
+        match parse_response(window, &self.offer, &self.limits) {
             Ok(Status::Complete((response, negotiated, n))) => {
                 let leftover = self.buf.split_off(n.min(self.buf.len()));
                 self.buf = Vec::new();
@@ -440,6 +441,9 @@ impl ClientHandshake {
                     leftover,
                 }));
                 Ok(())
+            }
+            Ok(Status::Partial) if self.buf.len() >= self.limits.max_head_bytes => {
+                Err(self.fail(ResponseError::HeadTooLarge))
             }
             Ok(Status::Partial) => Ok(()),
             Err(e) => Err(self.fail(e)),

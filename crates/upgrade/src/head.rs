@@ -146,11 +146,21 @@ impl<T> Status<T> {
     }
 }
 
-/// Whether an incremental reader should run the parser after `data` arrived: when a line
-/// ended (`\n` in `data`) or the buffer reached the head limit. So a head is parsed at most
-/// once per line (bounded by the header-count limit), never once per byte, and a malformed
-/// line is reported as soon as it ends.
-pub(crate) fn should_parse(data: &[u8], buffered: usize, limits: &Limits) -> bool {
+/// What an incremental reader parses: the complete lines within the head limit.
+///
+/// The result is a function of the buffered bytes alone, so input split at any points gives
+/// the same outcome as input fed whole; and the parser runs at most once per `handle_read`
+/// that completes a line (see [`line_arrived`]), never once per byte.
+pub(crate) fn parse_window<'a>(buf: &'a [u8], limits: &Limits) -> &'a [u8] {
+    let view = buf.get(..limits.max_head_bytes).unwrap_or(buf);
+    memchr::memrchr(b'\n', view)
+        .and_then(|last| view.get(..=last))
+        .unwrap_or_default()
+}
+
+/// `true` when new `data` may change the parse: it ends a line, or the buffer reached the
+/// head limit.
+pub(crate) fn line_arrived(data: &[u8], buffered: usize, limits: &Limits) -> bool {
     buffered >= limits.max_head_bytes || memchr::memchr(b'\n', data).is_some()
 }
 

@@ -548,10 +548,11 @@ impl ServerHandshake {
             _ => return Err(Error::Misuse(Misuse::WrongState)),
         }
         self.buf.extend_from_slice(data);
-        if !head::should_parse(data, self.buf.len(), &self.limits) {
+        if !head::line_arrived(data, self.buf.len(), &self.limits) {
             return Ok(());
         }
-        match parse_request(&self.buf, &self.limits) {
+        let window = head::parse_window(&self.buf, &self.limits);
+        match parse_request(window, &self.limits) {
             Ok(Status::Complete((incoming, n))) => {
                 self.head_len = n;
                 let (state, event) = match incoming {
@@ -561,6 +562,9 @@ impl ServerHandshake {
                 self.state = state;
                 self.event = Some(event);
                 Ok(())
+            }
+            Ok(Status::Partial) if self.buf.len() >= self.limits.max_head_bytes => {
+                Err(self.fail(RequestError::HeadTooLarge))
             }
             Ok(Status::Partial) => Ok(()),
             Err(e) => Err(self.fail(e)),
