@@ -11,11 +11,29 @@ use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::Command;
 
-fn peer_or_skip() -> bool {
-    let ok = Command::new("python3")
+fn has_websockets() -> bool {
+    Command::new("python3")
         .args(["-c", "import websockets"])
         .status()
-        .is_ok_and(|s| s.success());
+        .is_ok_and(|s| s.success())
+}
+
+/// The peer is Python's `websockets`; `cargo test` may run before `.ci/interop` installed it,
+/// so try installing it once (as the interop script does) before deciding.
+fn peer_or_skip() -> bool {
+    let ok = has_websockets() || {
+        let _ = Command::new("python3")
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--disable-pip-version-check",
+                "websockets>=12",
+            ])
+            .status();
+        has_websockets()
+    };
     if !ok {
         assert!(
             std::env::var_os("CI").is_none(),
