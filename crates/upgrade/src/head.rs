@@ -406,12 +406,13 @@ impl<'a> Cursor<'a> {
     }
 
     fn token(&mut self) -> Option<&'a [u8]> {
-        let start = self.i;
-        while self.peek().is_some_and(is_tchar) {
-            self.i += 1;
-        }
-        let t = self.s.get(start..self.i)?;
-        (!t.is_empty()).then_some(t)
+        let rest = self.s.get(self.i..)?;
+        let n = rest
+            .iter()
+            .position(|&b| !is_tchar(b))
+            .unwrap_or(rest.len());
+        self.i += n;
+        rest.get(..n).filter(|t| !t.is_empty())
     }
 
     /// A quoted-string whose unescaped content must be a token (RFC 6455 §9.1); the
