@@ -486,6 +486,7 @@ pub struct Upgraded {
     /// The chosen subprotocol and the accepted extensions.
     pub negotiated: Negotiated,
     /// Bytes the client sent behind the head: the first WebSocket bytes. Never dropped.
+    /// (`bytes::Bytes::from(leftover)` takes it over without a copy.)
     pub leftover: Vec<u8>,
 }
 
