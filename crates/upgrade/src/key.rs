@@ -73,8 +73,20 @@ impl core::fmt::Debug for AcceptKey {
     }
 }
 
+/// The standard base64 alphabet as a table.
+static BASE64: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric() || b == b'+' || b == b'/';
+        i += 1;
+    }
+    t
+};
+
 fn is_base64(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'+' || b == b'/'
+    BASE64[b as usize]
 }
 
 /// Computes `Sec-WebSocket-Accept` for a `Sec-WebSocket-Key` value as sent (the key bytes

@@ -231,7 +231,7 @@ fn write_101(
     headers: &[(&str, &[u8])],
     out: &mut Vec<u8>,
 ) {
-    out.reserve(160);
+    out.reserve(256);
     out.extend_from_slice(
         b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ",
     );
