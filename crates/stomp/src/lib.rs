@@ -10,10 +10,14 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+mod common;
 pub mod encoder;
+pub mod error;
 pub mod frame;
 pub mod parser;
+pub mod server;
 
 pub use encoder::{EncodeError, HeadWriter, encode, encode_head, encode_to_bytes};
-pub use frame::{Command, Frame, FrameBuilder, HeartBeat, Negotiated, Version};
+pub use error::{PeerError, UsageError, Violation};
+pub use frame::{AckMode, Command, Frame, FrameBuilder, HeartBeat, Negotiated, Version};
 pub use parser::{Limits, ParseError, Parser};
