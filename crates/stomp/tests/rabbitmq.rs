@@ -217,9 +217,9 @@ fn rabbitmq_stomp_session() {
     h.assert_no_message();
     h.session.commit("tx1", Some("r-commit")).unwrap();
     h.receipt("r-commit");
-    let a = h.message();
-    let b = h.message();
-    assert_eq!((&a.body()[..], &b.body()[..]), (&b"tx-1"[..], &b"tx-2"[..]));
+    let first = h.message();
+    let second = h.message();
+    assert_eq!((&first.body()[..], &second.body()[..]), (&b"tx-1"[..], &b"tx-2"[..]));
     // ack inside a transaction
     h.session.begin("tx2", None).unwrap();
     h.session
