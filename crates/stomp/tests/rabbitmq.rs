@@ -223,10 +223,10 @@ fn rabbitmq_stomp_session() {
     // ack inside a transaction
     h.session.begin("tx2", None).unwrap();
     h.session
-        .ack(a.ack.as_ref().unwrap(), Some("tx2"), None)
+        .ack(first.ack.as_ref().unwrap(), Some("tx2"), None)
         .unwrap();
     h.session
-        .ack(b.ack.as_ref().unwrap(), Some("tx2"), None)
+        .ack(second.ack.as_ref().unwrap(), Some("tx2"), None)
         .unwrap();
     h.session.commit("tx2", Some("r-commit2")).unwrap();
     h.receipt("r-commit2");
