@@ -219,7 +219,10 @@ fn rabbitmq_stomp_session() {
     h.receipt("r-commit");
     let first = h.message();
     let second = h.message();
-    assert_eq!((&first.body()[..], &second.body()[..]), (&b"tx-1"[..], &b"tx-2"[..]));
+    assert_eq!(
+        (&first.body()[..], &second.body()[..]),
+        (&b"tx-1"[..], &b"tx-2"[..])
+    );
     // ack inside a transaction
     h.session.begin("tx2", None).unwrap();
     h.session
