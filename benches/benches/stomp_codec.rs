@@ -249,7 +249,7 @@ fn bench_encode_s2(c: &mut Criterion) {
             || {
                 (0..N)
                     .map(|_| async_stomp::Message {
-                        content: async_stomp::client::ToServer::Send {
+                        content: async_stomp::ToServer::Send {
                             destination: "/queue/orders".to_string(),
                             transaction: None,
                             headers: Some(vec![("content-type".to_string(), "text/plain".to_string())]),
