@@ -3,6 +3,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
@@ -29,6 +30,26 @@ impl SessionId {
 impl fmt::Display for SessionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "s{}", self.0)
+    }
+}
+
+/// Hashes session ids (assigned by the broker, never chosen by a peer) with one multiply.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
 }
 
@@ -351,7 +372,7 @@ impl Fatal {
 pub struct Broker {
     config: Config,
     auth: Box<dyn Authenticator>,
-    sessions: HashMap<SessionId, Session>,
+    sessions: HashMap<SessionId, Session, BuildHasherDefault<IdHasher>>,
     next_session: u64,
     next_delivery: u64,
     topics: Index<SubKey>,
@@ -395,7 +416,7 @@ impl Broker {
         Broker {
             config,
             auth: Box::new(auth),
-            sessions: HashMap::new(),
+            sessions: HashMap::default(),
             next_session: 1,
             next_delivery: 1,
             topics: Index::new(sep),
