@@ -768,9 +768,14 @@ impl Broker {
         } else {
             s.proto.poll_timeout()
         };
-        if t != s.timer {
-            s.timer = t;
-            if let Some(at) = t {
+        // `s.timer` is the wake-up scheduled in the heap. A later deadline keeps the earlier
+        // wake-up (it re-arms when it fires), so the heap holds about one entry per session
+        // however often output moves the heart-beat deadline.
+        match (t, s.timer) {
+            (None, _) => s.timer = None,
+            (Some(at), Some(cur)) if cur <= at => {}
+            (Some(at), _) => {
+                s.timer = Some(at);
                 self.timers.push(Reverse((at, id)));
             }
         }
