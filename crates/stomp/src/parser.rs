@@ -275,6 +275,10 @@ impl Parser {
             return Ok(false);
         }
         let Some(n) = memchr::memchr(b'\n', buf) else {
+            if memchr::memchr(0, buf).is_some() {
+                // A NUL can never be part of a command line.
+                return Err(ParseError::UnknownCommand);
+            }
             if buf.len() > self.limits.max_header_line || buf.len() > self.limits.max_head_bytes {
                 return Err(ParseError::HeaderLineTooLong);
             }
@@ -296,20 +300,34 @@ impl Parser {
     #[inline]
     fn parse_headers(&mut self, buf: &BytesMut) -> Result<bool, ParseError> {
         let limits = self.limits;
-        loop {
-            let start = self.line_start;
-            let rest = buf.get(start..).unwrap_or(&[]);
-            let Some(n) = memchr::memchr(b'\n', rest) else {
-                if rest.len() > limits.max_header_line {
-                    return Err(ParseError::HeaderLineTooLong);
+        let mut missing_blank_line = false;
+        let mut complete = false;
+        let mut line_start = self.line_start;
+        if buf.get(line_start) == Some(&0) {
+            // Lenient: NUL where a header line should start ends the frame with an empty
+            // body (the spec's own DISCONNECT and RECEIPT examples omit the blank line).
+            self.body_start = line_start;
+            missing_blank_line = true;
+            complete = true;
+        }
+        let base = line_start;
+        let mut colon: Option<usize> = None;
+        // One SIMD scan for both line ends and colons over the rest of the head.
+        let hay = if complete {
+            &[][..]
+        } else {
+            buf.get(base..).unwrap_or(&[])
+        };
+        for pos in memchr::memchr2_iter(b'\n', b':', hay) {
+            let i = base + pos;
+            if buf[i] == b':' {
+                if colon.is_none() {
+                    colon = Some(i);
                 }
-                if buf.len() > limits.max_head_bytes {
-                    return Err(ParseError::HeadTooLarge);
-                }
-                return Ok(false);
-            };
-            let eol = start + n;
-            let content_end = if n > 0 && buf[eol - 1] == b'\r' {
+                continue;
+            }
+            let eol = i;
+            let content_end = if eol > line_start && buf[eol - 1] == b'\r' {
                 eol - 1
             } else {
                 eol
@@ -317,42 +335,65 @@ impl Parser {
             if eol + 1 > limits.max_head_bytes {
                 return Err(ParseError::HeadTooLarge);
             }
-            if content_end == start {
+            if content_end == line_start {
                 self.body_start = eol + 1;
+                complete = true;
                 break;
             }
-            if content_end - start > limits.max_header_line {
+            if content_end - line_start > limits.max_header_line {
                 return Err(ParseError::HeaderLineTooLong);
             }
             if self.spans.len() >= limits.max_headers {
                 return Err(ParseError::TooManyHeaders);
             }
-            let line = &buf[start..content_end];
-            let colon = memchr::memchr(b':', line).ok_or(ParseError::MissingColon)?;
-            if colon == 0 {
+            let c = match colon {
+                Some(c) if c < content_end => c,
+                _ => return Err(ParseError::MissingColon),
+            };
+            if c == line_start {
                 return Err(ParseError::EmptyHeaderName);
             }
             self.spans.push(Span {
-                start: start as u32,
-                name_end: (start + colon) as u32,
-                value_start: (start + colon + 1) as u32,
+                start: line_start as u32,
+                name_end: c as u32,
+                value_start: (c + 1) as u32,
                 end: content_end as u32,
             });
-            self.line_start = eol + 1;
+            line_start = eol + 1;
+            colon = None;
+            if buf.get(line_start) == Some(&0) {
+                self.body_start = line_start;
+                missing_blank_line = true;
+                complete = true;
+                break;
+            }
+        }
+        self.line_start = line_start;
+        if !complete {
+            if buf.len() - line_start > limits.max_header_line {
+                return Err(ParseError::HeaderLineTooLong);
+            }
+            if buf.len() > limits.max_head_bytes {
+                return Err(ParseError::HeadTooLarge);
+            }
+            return Ok(false);
         }
         // The whole head is here: validate it once.
         let region = &buf[self.headers_start..self.body_start];
         if simdutf8::basic::from_utf8(region).is_err() {
             return Err(ParseError::InvalidUtf8);
         }
-        if memchr::memchr(b'\r', region).is_some() {
-            check_cr(region)?;
+        self.needs_decode = false;
+        if memchr::memchr2(b'\r', b'\\', region).is_some() {
+            if memchr::memchr(b'\r', region).is_some() {
+                check_cr(region)?;
+            }
+            self.needs_decode = self.command.escapes_headers()
+                && self.version != Version::V1_0
+                && memchr::memchr(b'\\', region).is_some();
         }
-        self.needs_decode = self.command.escapes_headers()
-            && self.version != Version::V1_0
-            && memchr::memchr(b'\\', region).is_some();
         self.content_length = None;
-        for s in self.spans.iter() {
+        for s in self.spans.iter().filter(|_| !missing_blank_line) {
             if &buf[s.start as usize..s.name_end as usize] == b"content-length" {
                 let v = &buf[s.value_start as usize..s.end as usize];
                 let len = parse_len(v).ok_or(ParseError::InvalidContentLength)?;
