@@ -232,6 +232,9 @@ pub enum PublishError {
     TooManyQueues,
     /// No such session.
     UnknownSession(SessionId),
+    /// The message (this many bytes of body) could never fit a session's output bound
+    /// (more than half of [`Config::max_output_bytes`]).
+    TooLarge(usize),
 }
 
 impl fmt::Display for PublishError {
@@ -242,6 +245,7 @@ impl fmt::Display for PublishError {
             PublishError::QueueFull(d) => write!(f, "queue full: {d}"),
             PublishError::TooManyQueues => f.write_str("queue limit reached"),
             PublishError::UnknownSession(id) => write!(f, "unknown session {id}"),
+            PublishError::TooLarge(n) => write!(f, "message too large for delivery: {n} bytes"),
         }
     }
 }
@@ -515,7 +519,10 @@ impl Broker {
         Ok(())
     }
 
-    /// The next session with output queued (each listed once until its output is drained).
+    /// The next session with output queued. A session is listed once each time output is
+    /// queued for it while it was not listed; a host that stops draining a session early
+    /// (its socket is full) keeps it on its own write list and calls
+    /// [`Broker::poll_transmit`] again when writable ([`Broker::has_output`] tells).
     pub fn poll_ready(&mut self) -> Option<SessionId> {
         while let Some(id) = self.ready.pop_front() {
             if let Some(s) = self.sessions.get_mut(&id) {
@@ -675,8 +682,10 @@ impl Broker {
         }
         self.check_destination(destination)
             .map_err(PublishError::InvalidDestination)?;
+        let body = body.into();
+        self.check_size(&body)?;
         self.stats.messages_published += 1;
-        let msg = Msg::new(destination.into(), owned_headers(headers), body.into());
+        let msg = Msg::new(destination.into(), owned_headers(headers), body);
         let n = self.deliver_to_session_matching(session, &msg, destination);
         self.pump_dirty();
         Ok(n)
@@ -695,8 +704,10 @@ impl Broker {
         let full = format!("{}{}", self.user_prefix(), destination);
         self.check_destination(&full)
             .map_err(PublishError::InvalidDestination)?;
+        let body = body.into();
+        self.check_size(&body)?;
         self.stats.messages_published += 1;
-        let msg = Msg::new(full.clone().into(), owned_headers(headers), body.into());
+        let msg = Msg::new(full.clone().into(), owned_headers(headers), body);
         let n = self.deliver_to_user(user, &msg, &full);
         self.pump_dirty();
         Ok(n)
@@ -962,6 +973,15 @@ impl Broker {
         }
     }
 
+    /// A body that could never fit half a session's output bound is refused up front (it
+    /// would otherwise disconnect every subscriber as a slow consumer).
+    fn check_size(&self, body: &Bytes) -> Result<(), PublishError> {
+        if body.len() > self.config.max_output_bytes / 2 {
+            return Err(PublishError::TooLarge(body.len()));
+        }
+        Ok(())
+    }
+
     fn check_destination(&self, dest: &str) -> Result<(), String> {
         if dest.is_empty() || dest.len() > self.config.max_destination_len {
             return Err(dest.chars().take(64).collect());
@@ -1212,6 +1232,7 @@ impl Broker {
     ) -> Result<usize, PublishError> {
         self.check_destination(destination)
             .map_err(PublishError::InvalidDestination)?;
+        self.check_size(&body)?;
         let sep = self.config.separator;
         match self.config.kind(destination) {
             Kind::App | Kind::Unknown => {

@@ -1266,3 +1266,33 @@ fn unsubscribe_stops_delivery_and_closing_frees_every_subscription() {
     h.publish(p, "/topic/a", "y");
     assert_eq!(h.broker.stats().messages_unrouted, 1);
 }
+
+#[test]
+fn a_message_that_cannot_fit_any_output_bound_is_refused() {
+    let mut h = Host::new(Config {
+        max_output_bytes: 1_000,
+        ..Config::default()
+    });
+    let p = h.connect(None);
+    let c = h.connect(None);
+    h.subscribe(c, "0", "/queue/q", "auto");
+    let big = "x".repeat(600);
+    assert_eq!(
+        h.broker.publish("/queue/q", &[], big.clone()),
+        Err(PublishError::TooLarge(600))
+    );
+    h.send(
+        p,
+        "SEND",
+        &[("destination", "/queue/q"), ("receipt", "r")],
+        &big,
+    );
+    let f = h.take(p);
+    assert_eq!(f[0].command(), Command::Error);
+    assert_eq!(f[0].header("receipt-id"), Some("r"));
+    assert_eq!(
+        h.broker.stats().slow_consumer_disconnects,
+        0,
+        "the consumer is untouched"
+    );
+}
