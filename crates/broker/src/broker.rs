@@ -1648,3 +1648,36 @@ fn broker_is_send() {
     fn is_send<T: Send>() {}
     is_send::<Broker>();
 }
+
+#[cfg(test)]
+#[test]
+fn timer_heap_stays_small_under_traffic() {
+    let mut b = Broker::new(Config {
+        heart_beat: (1_000, 1_000),
+        ..Config::default()
+    });
+    let p = b
+        .open_session(TransportInfo::default(), 0)
+        .expect("session");
+    let c = b
+        .open_session(TransportInfo::default(), 0)
+        .expect("session");
+    let connect = b"CONNECT\naccept-version:1.2\nheart-beat:1000,1000\n\n\0";
+    b.handle_read(p, connect, 0).expect("open");
+    b.handle_read(c, connect, 0).expect("open");
+    b.handle_read(c, b"SUBSCRIBE\nid:0\ndestination:/topic/t\n\n\0", 0)
+        .expect("open");
+    for now in 1..2_000u64 {
+        b.handle_read(p, b"SEND\ndestination:/topic/t\n\nx\0", now)
+            .expect("open");
+        b.handle_read(c, b"\n", now).expect("open");
+        while let Some(id) = b.poll_ready() {
+            while b.poll_transmit(id).is_some() {}
+        }
+        if b.poll_timeout().is_some_and(|t| t <= now) {
+            b.handle_timeout(now);
+        }
+    }
+    assert!(b.timers.len() <= 8, "heap entries: {}", b.timers.len());
+    assert_eq!(b.stats().heartbeat_timeouts, 0);
+}
