@@ -625,3 +625,31 @@ fn single_frame_payload_is_not_copied_after_receipt() {
     assert_eq!((a.len(), b.len()), (4000, 10));
     assert_eq!(a.as_ptr().wrapping_add(a.len()), b.as_ptr());
 }
+
+#[test]
+fn replies_to_events_before_a_close_go_out_before_our_close_frame() {
+    // (input after the text message, our close code): the peer's Close, or a violation.
+    let cases: Vec<(Vec<u8>, u16)> = vec![
+        (cframe(0x88, &close_payload(1000, b"")), 1000),
+        (cframe(0xc1, b"rsv1"), 1002),
+    ];
+    for (tail, code) in cases {
+        let mut s = server();
+        let _ = s.handle_read(&[cframe(0x81, b"echo me"), tail].concat());
+        assert!(s.can_send(), "the Closed event is not polled yet");
+        let Some(Event::Text(t)) = s.poll_event() else {
+            panic!()
+        };
+        s.send_bytes(MessageKind::Text, t).unwrap();
+        assert!(matches!(s.poll_event(), Some(Event::Closed(_))));
+        assert!(!s.can_send());
+        assert_eq!(s.send_text("too late"), Err(SendError::Closed));
+        assert_eq!(
+            parse_server_frames(&output(&mut s)),
+            vec![
+                (0x81, b"echo me".to_vec()),
+                (0x88, code.to_be_bytes().to_vec())
+            ]
+        );
+    }
+}
