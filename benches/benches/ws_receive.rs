@@ -18,10 +18,30 @@ fn receive(c: &mut Criterion) {
         let expected = (w.messages, w.payload_bytes);
         // Every implementation must decode the whole workload before it is timed.
         assert_eq!(run_stompbox(&w.wire), expected, "stompbox-ws {}", w.name);
-        assert_eq!(run_tungstenite(&w.wire, w.messages), expected, "tungstenite {}", w.name);
-        assert_eq!(run_fastwebsockets(&rt, &w.wire, w.messages), expected, "fastwebsockets {}", w.name);
-        assert_eq!(run_tokio_websockets(&rt, &w.wire, w.messages), expected, "tokio-websockets {}", w.name);
-        assert_eq!(run_websocket_codec(&w.wire), expected, "websocket-codec {}", w.name);
+        assert_eq!(
+            run_tungstenite(&w.wire, w.messages),
+            expected,
+            "tungstenite {}",
+            w.name
+        );
+        assert_eq!(
+            run_fastwebsockets(&rt, &w.wire, w.messages),
+            expected,
+            "fastwebsockets {}",
+            w.name
+        );
+        assert_eq!(
+            run_tokio_websockets(&rt, &w.wire, w.messages),
+            expected,
+            "tokio-websockets {}",
+            w.name
+        );
+        assert_eq!(
+            run_websocket_codec(&w.wire),
+            expected,
+            "websocket-codec {}",
+            w.name
+        );
 
         let mut g = c.benchmark_group(w.name);
         g.throughput(Throughput::Bytes(w.payload_bytes as u64));
@@ -31,11 +51,21 @@ fn receive(c: &mut Criterion) {
             g.sample_size(30);
         }
         let wire = &w.wire[..];
-        g.bench_function("stompbox-ws", |b| b.iter(|| black_box(run_stompbox(black_box(wire)))));
-        g.bench_function("tungstenite", |b| b.iter(|| black_box(run_tungstenite(black_box(wire), w.messages))));
-        g.bench_function("fastwebsockets", |b| b.iter(|| black_box(run_fastwebsockets(&rt, black_box(wire), w.messages))));
-        g.bench_function("tokio-websockets", |b| b.iter(|| black_box(run_tokio_websockets(&rt, black_box(wire), w.messages))));
-        g.bench_function("websocket-codec", |b| b.iter(|| black_box(run_websocket_codec(black_box(wire)))));
+        g.bench_function("stompbox-ws", |b| {
+            b.iter(|| black_box(run_stompbox(black_box(wire))))
+        });
+        g.bench_function("tungstenite", |b| {
+            b.iter(|| black_box(run_tungstenite(black_box(wire), w.messages)))
+        });
+        g.bench_function("fastwebsockets", |b| {
+            b.iter(|| black_box(run_fastwebsockets(&rt, black_box(wire), w.messages)))
+        });
+        g.bench_function("tokio-websockets", |b| {
+            b.iter(|| black_box(run_tokio_websockets(&rt, black_box(wire), w.messages)))
+        });
+        g.bench_function("websocket-codec", |b| {
+            b.iter(|| black_box(run_websocket_codec(black_box(wire))))
+        });
         if w.payload_bytes >= 16 << 20 {
             let src = vec![7u8; 16 << 20];
             let mut dst = vec![0u8; 16 << 20];

@@ -1,6 +1,11 @@
 //! Shared by the ws_* benches: workload inputs (client frames, a fresh random mask key per
 //! frame), in-memory streams for the peers, and one receive driver per implementation.
-#![allow(dead_code, unreachable_pub, clippy::missing_panics_doc, reason = "bench helpers")]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::missing_panics_doc,
+    reason = "bench helpers"
+)]
 
 use std::io::{self, Read, Write};
 use std::pin::Pin;
@@ -46,7 +51,12 @@ pub fn w1() -> Workload {
         assert_eq!(text.len(), 16);
         put_frame(&mut wire, &mut rng, true, 1, text.as_bytes());
     }
-    Workload { name: "W1 100k x 16 B text", wire, messages: 100_000, payload_bytes: 1_600_000 }
+    Workload {
+        name: "W1 100k x 16 B text",
+        wire,
+        messages: 100_000,
+        payload_bytes: 1_600_000,
+    }
 }
 
 /// W2: 2,000 binary messages of 64 KiB.
@@ -57,7 +67,12 @@ pub fn w2() -> Workload {
     for _ in 0..2_000 {
         put_frame(&mut wire, &mut rng, true, 2, &payload);
     }
-    Workload { name: "W2 2000 x 64 KiB binary", wire, messages: 2_000, payload_bytes: 2_000 * 65_536 }
+    Workload {
+        name: "W2 2000 x 64 KiB binary",
+        wire,
+        messages: 2_000,
+        payload_bytes: 2_000 * 65_536,
+    }
 }
 
 /// W3: one 16 MiB binary message in 256 fragments.
@@ -66,14 +81,33 @@ pub fn w3() -> Workload {
     let payload: Vec<u8> = (0..(16u32 << 20)).map(|i| (i * 13 + 1) as u8).collect();
     let mut wire = Vec::with_capacity((16 << 20) + 256 * 14);
     for (i, piece) in payload.chunks(65_536).enumerate() {
-        put_frame(&mut wire, &mut rng, i == 255, if i == 0 { 2 } else { 0 }, piece);
+        put_frame(
+            &mut wire,
+            &mut rng,
+            i == 255,
+            if i == 0 { 2 } else { 0 },
+            piece,
+        );
     }
-    Workload { name: "W3 16 MiB binary in 256 fragments", wire, messages: 1, payload_bytes: 16 << 20 }
+    Workload {
+        name: "W3 16 MiB binary in 256 fragments",
+        wire,
+        messages: 1,
+        payload_bytes: 16 << 20,
+    }
 }
 
 /// 1 KiB of mixed multi-byte UTF-8 (ASCII, Latin-1, Greek, CJK, emoji).
 pub fn mixed_text_1k() -> String {
-    let parts = ["STOMP ", "héllo wörld ", "κόσμε ", "日本語のテキスト ", "🦀🚀 ", "Ünïcödé ", "ok; "];
+    let parts = [
+        "STOMP ",
+        "héllo wörld ",
+        "κόσμε ",
+        "日本語のテキスト ",
+        "🦀🚀 ",
+        "Ünïcödé ",
+        "ok; ",
+    ];
     let mut s = String::new();
     let mut i = 0;
     while s.len() < 1024 {
@@ -98,13 +132,21 @@ pub fn w4() -> Workload {
     for _ in 0..10_000 {
         put_frame(&mut wire, &mut rng, true, 1, text.as_bytes());
     }
-    Workload { name: "W4 10k x 1 KiB mixed UTF-8 text", wire, messages: 10_000, payload_bytes: 10_000 * 1024 }
+    Workload {
+        name: "W4 10k x 1 KiB mixed UTF-8 text",
+        wire,
+        messages: 10_000,
+        payload_bytes: 10_000 * 1024,
+    }
 }
 
 // ------------------------------------------------------------------ stompbox-ws
 
 pub fn stompbox_config() -> Config {
-    Config::default().max_frame_size(32 << 20).max_message_size(32 << 20).max_fragments(1 << 20)
+    Config::default()
+        .max_frame_size(32 << 20)
+        .max_message_size(32 << 20)
+        .max_fragments(1 << 20)
 }
 
 /// Returns (messages, payload bytes).
@@ -159,8 +201,15 @@ impl Write for MemStream<'_> {
 }
 
 impl tokio::io::AsyncRead for MemStream<'_> {
-    fn poll_read(mut self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &mut tokio::io::ReadBuf<'_>) -> Poll<io::Result<()>> {
-        let n = buf.remaining().min(READ_CHUNK).min(self.data.len() - self.pos);
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let n = buf
+            .remaining()
+            .min(READ_CHUNK)
+            .min(self.data.len() - self.pos);
         let pos = self.pos;
         buf.put_slice(&self.data[pos..pos + n]);
         self.pos += n;
@@ -169,7 +218,11 @@ impl tokio::io::AsyncRead for MemStream<'_> {
 }
 
 impl tokio::io::AsyncWrite for MemStream<'_> {
-    fn poll_write(self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         Poll::Ready(Ok(buf.len()))
     }
     fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -184,7 +237,9 @@ impl tokio::io::AsyncWrite for MemStream<'_> {
 
 pub fn run_tungstenite(wire: &[u8], messages: usize) -> (usize, usize) {
     use tungstenite::protocol::{Role, WebSocket, WebSocketConfig};
-    let config = WebSocketConfig::default().max_message_size(None).max_frame_size(None);
+    let config = WebSocketConfig::default()
+        .max_message_size(None)
+        .max_frame_size(None);
     let mut ws = WebSocket::from_raw_socket(MemStream::new(wire), Role::Server, Some(config));
     let (mut n, mut bytes) = (0, 0);
     while n < messages {
@@ -199,12 +254,21 @@ pub fn run_tungstenite(wire: &[u8], messages: usize) -> (usize, usize) {
 }
 
 pub fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().build().expect("runtime")
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime")
 }
 
-pub fn run_fastwebsockets(rt: &tokio::runtime::Runtime, wire: &[u8], messages: usize) -> (usize, usize) {
+pub fn run_fastwebsockets(
+    rt: &tokio::runtime::Runtime,
+    wire: &[u8],
+    messages: usize,
+) -> (usize, usize) {
     rt.block_on(async {
-        let mut ws = fastwebsockets::WebSocket::after_handshake(MemStream::new(wire), fastwebsockets::Role::Server);
+        let mut ws = fastwebsockets::WebSocket::after_handshake(
+            MemStream::new(wire),
+            fastwebsockets::Role::Server,
+        );
         ws.set_max_message_size(64 << 20);
         ws.set_auto_close(false);
         ws.set_auto_pong(false);
@@ -212,7 +276,10 @@ pub fn run_fastwebsockets(rt: &tokio::runtime::Runtime, wire: &[u8], messages: u
         let (mut n, mut bytes) = (0, 0);
         while n < messages {
             let frame = ws.read_frame().await.expect("valid input");
-            assert!(matches!(frame.opcode, fastwebsockets::OpCode::Text | fastwebsockets::OpCode::Binary));
+            assert!(matches!(
+                frame.opcode,
+                fastwebsockets::OpCode::Text | fastwebsockets::OpCode::Binary
+            ));
             bytes += frame.payload.len();
             n += 1;
         }
@@ -220,7 +287,11 @@ pub fn run_fastwebsockets(rt: &tokio::runtime::Runtime, wire: &[u8], messages: u
     })
 }
 
-pub fn run_tokio_websockets(rt: &tokio::runtime::Runtime, wire: &[u8], messages: usize) -> (usize, usize) {
+pub fn run_tokio_websockets(
+    rt: &tokio::runtime::Runtime,
+    wire: &[u8],
+    messages: usize,
+) -> (usize, usize) {
     use futures_util::StreamExt;
     rt.block_on(async {
         let mut ws = tokio_websockets::ServerBuilder::new()

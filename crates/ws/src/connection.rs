@@ -15,6 +15,9 @@ use crate::mask::apply_mask;
 /// is still in L1/L2 cache right after the copy.
 const UNMASK_PIECE: usize = 16 * 1024;
 
+/// Frames with payloads up to this size are encoded on the stack and appended in one copy.
+const SMALL_FRAME: usize = 128;
+
 /// Server-role `Bytes` payloads at least this large are queued for transmission without a
 /// copy (as their own output segment).
 const ZERO_COPY_MIN: usize = 2048;
@@ -414,7 +417,6 @@ impl Connection {
         if self.close_received || self.transport_gone || self.timed_out {
             return Ok(());
         }
-        self.buf.reserve(input.len());
         while !input.is_empty() {
             match self.recv {
                 Recv::Header if self.hdr_len == 0 && self.msg.is_none() => {
@@ -532,7 +534,9 @@ impl Connection {
     /// Returns the bytes used, or `None` to take the general path (which also reports errors).
     #[inline]
     fn whole_frame_fast_path(&mut self, input: &[u8]) -> Result<Option<usize>, ProtocolError> {
-        let Ok(Status::Complete((h, n))) = FrameHeader::decode(input) else { return Ok(None) };
+        let Ok(Status::Complete((h, n))) = FrameHeader::decode(input) else {
+            return Ok(None);
+        };
         let kind = match h.opcode {
             OpCode::Text => MessageKind::Text,
             OpCode::Binary => MessageKind::Binary,
@@ -641,6 +645,9 @@ impl Connection {
             if msg.fragments > self.config.max_fragments {
                 return Err(ProtocolError::TooManyFragments);
             }
+            // Room for the whole payload at once (it is within `max_frame_size`), so it is
+            // copied exactly once as it arrives.
+            self.buf.reserve(h.payload_len as usize);
         }
         self.recv = Recv::Payload {
             remaining: h.payload_len,
@@ -1100,9 +1107,20 @@ impl Connection {
             payload_len: payload.len() as u64,
         };
         let (h, n) = header.to_bytes();
-        self.staging.reserve(n + payload.len());
-        self.staging.extend_from_slice(&h[..n]);
-        copy_unmasked(&mut self.staging, payload, mask, 0);
+        if payload.len() <= SMALL_FRAME {
+            // Header and masked payload assembled on the stack, appended with one copy.
+            let mut frame = [0u8; MAX_HEADER_LEN + SMALL_FRAME];
+            frame[..n].copy_from_slice(&h[..n]);
+            frame[n..n + payload.len()].copy_from_slice(payload);
+            if let Some(key) = mask {
+                apply_mask(&mut frame[n..n + payload.len()], key, 0);
+            }
+            self.staging.extend_from_slice(&frame[..n + payload.len()]);
+        } else {
+            self.staging.reserve(n + payload.len());
+            self.staging.extend_from_slice(&h[..n]);
+            copy_unmasked(&mut self.staging, payload, mask, 0);
+        }
         self.pending += n + payload.len();
     }
 

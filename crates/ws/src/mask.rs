@@ -20,11 +20,18 @@
 #[inline]
 pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
     let rot = offset & 3;
-    let key = [key[rot], key[(rot + 1) & 3], key[(rot + 2) & 3], key[(rot + 3) & 3]];
+    let key = [
+        key[rot],
+        key[(rot + 1) & 3],
+        key[(rot + 2) & 3],
+        key[(rot + 3) & 3],
+    ];
     // 8-byte words XORed with the key repeated twice: a map over fixed-size arrays that LLVM
     // vectorises to full-width vector XORs (unaligned loads/stores, so any alignment works).
     // Every word starts at a multiple of 4 bytes, so the key phase never changes.
-    let word = u64::from_ne_bytes([key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3]]);
+    let word = u64::from_ne_bytes([
+        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
+    ]);
     let (words, tail) = buf.as_chunks_mut::<8>();
     for w in words {
         *w = (u64::from_ne_bytes(*w) ^ word).to_ne_bytes();
