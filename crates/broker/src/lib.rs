@@ -110,11 +110,12 @@ mod session;
 mod stats;
 mod wire;
 
+pub use broker::relay::{RelayEvent, UpstreamCommand, UpstreamId, UpstreamOwner};
 pub use broker::{
     AcceptAll, AppMessage, AppSubscribe, AuthDecision, Authenticator, Broker, CloseReason,
     ConnectRequest, Event, HostError, PublishError, SessionId, TransportInfo,
 };
-pub use config::{Config, UnknownDestination};
+pub use config::{Config, RelayConfig, RelayCredentials, UnknownDestination};
 pub use inbound::AckMode;
-pub use stats::{FrameCounts, QueueStats, Stats};
+pub use stats::{FrameCounts, QueueStats, RelayStats, Stats};
 pub use wire::{Escaping, Transmit};
