@@ -86,7 +86,6 @@ pub struct Outgoing {
 #[derive(Debug, Default)]
 pub struct Reply {
     pub(crate) out: Vec<Outgoing>,
-    pub(crate) error: Option<String>,
 }
 
 impl Reply {
@@ -114,12 +113,6 @@ impl Reply {
             },
             body.into(),
         )
-    }
-
-    /// Rejects the message: the sender gets an ERROR frame with this message and is disconnected,
-    /// as STOMP requires after an ERROR.
-    pub fn reject(&mut self, message: impl Into<String>) {
-        self.error = Some(message.into());
     }
 
     /// The replies made so far.
@@ -238,12 +231,5 @@ mod tests {
         assert_eq!(o.target, Target::Sender("/user/queue/echo".into()));
         assert_eq!(o.content_type, "application/json");
         assert_eq!(&o.body[..], b"{}");
-    }
-
-    #[test]
-    fn reject_records_the_error() {
-        let mut r = Reply::default();
-        r.reject("no");
-        assert_eq!(r.error.as_deref(), Some("no"));
     }
 }

@@ -19,9 +19,7 @@ pub struct AuthRequest<'a> {
     /// The `host` header, if any.
     pub host: Option<&'a str>,
     /// The client's address.
-    pub peer: SocketAddr,
-    /// `"websocket"` or `"tcp"`.
-    pub transport: &'static str,
+    pub peer: Option<SocketAddr>,
 }
 
 /// The answer of an authentication hook.
@@ -34,7 +32,7 @@ pub enum AuthDecision {
 }
 
 /// An authentication hook.
-pub type AuthHook = Box<dyn FnMut(&AuthRequest<'_>) -> AuthDecision>;
+pub type AuthHook = Box<dyn FnMut(&AuthRequest<'_>) -> AuthDecision + Send>;
 
 /// Everything the event loop needs, resolved from the builder.
 #[derive(Debug, Clone)]
@@ -44,8 +42,6 @@ pub(crate) struct Settings {
     pub(crate) connection: ConnectionConfig,
     pub(crate) max_connections: usize,
     pub(crate) max_output: usize,
-    pub(crate) handshake_timeout_ms: u64,
-    pub(crate) linger_ms: u64,
     pub(crate) shutdown_timeout_ms: u64,
     pub(crate) stats_interval_ms: Option<u64>,
     pub(crate) handle_signals: bool,
@@ -105,8 +101,6 @@ impl ServerBuilder {
                 connection: ConnectionConfig::default(),
                 max_connections: defaults.max_connections,
                 max_output: defaults.max_output,
-                handshake_timeout_ms: 10_000,
-                linger_ms: 2_000,
                 shutdown_timeout_ms: defaults.shutdown_timeout_ms,
                 stats_interval_ms: Some(defaults.stats_interval_s * 1000),
                 handle_signals: true,
@@ -130,7 +124,7 @@ impl ServerBuilder {
         b.settings.stomp = config.stomp;
         b.settings.max_connections = config.max_connections;
         b.settings.shutdown_timeout_ms = config.shutdown_timeout_ms;
-        b.settings.handshake_timeout_ms = config.handshake_timeout_ms;
+        b = b.handshake_timeout_ms(config.handshake_timeout_ms);
         b.settings.stats_interval_ms =
             (config.stats_interval_s > 0).then_some(config.stats_interval_s * 1000);
         b = b
@@ -255,7 +249,7 @@ impl ServerBuilder {
     /// How long a client may take to send its HTTP head (default 10 s; then 408 and close).
     #[must_use]
     pub fn handshake_timeout_ms(mut self, ms: u64) -> Self {
-        self.settings.handshake_timeout_ms = ms;
+        self.settings.connection.upgrade.handshake_timeout_ms = Some(ms);
         self
     }
 
@@ -278,7 +272,7 @@ impl ServerBuilder {
     #[must_use]
     pub fn authenticate(
         mut self,
-        hook: impl FnMut(&AuthRequest<'_>) -> AuthDecision + 'static,
+        hook: impl FnMut(&AuthRequest<'_>) -> AuthDecision + Send + 'static,
     ) -> Self {
         self.hub.auth = Some(Box::new(hook));
         self

@@ -54,7 +54,7 @@ pub(crate) fn stats_json(c: &Counters, broker_json: &str, uptime: Duration) -> S
         "{{\"server\":{{\"uptime_s\":{},\"connections_current\":{},\"connections_total\":{},\
          \"websocket_current\":{},\"tcp_current\":{},\"http_requests\":{},\
          \"refused_over_limit\":{},\"handshake_failures\":{},\"handshake_timeouts\":{},\
-         \"bytes_in\":{},\"bytes_out\":{}}},\"broker\":{}}}",
+         \"bytes_in\":{},\"bytes_out\":{},\"unhandled_app_messages\":{}}},\"broker\":{}}}",
         uptime.as_secs(),
         c.connections_current,
         c.connections_total,
@@ -66,6 +66,7 @@ pub(crate) fn stats_json(c: &Counters, broker_json: &str, uptime: Duration) -> S
         c.handshake_timeouts,
         c.bytes_in,
         c.bytes_out,
+        c.unhandled_app_messages,
         if broker_json.is_empty() { "{}" } else { broker_json },
     );
     s

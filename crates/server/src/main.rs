@@ -80,6 +80,7 @@ fn init_logging(flag: Option<&str>) -> Result<(), String> {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init()
         .map_err(|e| format!("cannot set up logging: {e}"))
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
-use stompbox::{HttpRequest, ServerConnection, ServerEvent, SessionId, Transport};
+use stompbox::{ConnectionConfig, HttpRequest, ServerConnection, ServerEvent, SessionId, Transport};
 use tracing::{debug, info, warn};
 
 use crate::app::{AppHandler, AppMessage, Reply};
@@ -62,6 +62,8 @@ struct Client {
     generation: u64,
     reason: Option<String>,
     dirty: bool,
+    /// The connection timer armed in the heap, if any.
+    armed: Option<u64>,
 }
 
 impl Client {
@@ -70,14 +72,6 @@ impl Client {
     }
 }
 
-/// Why the loop woke up for a client timer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum TimerKind {
-    /// The handshake (or a plain HTTP request) did not complete in time.
-    Handshake,
-    /// A close was started and the peer did not finish it in time.
-    Linger,
-}
 
 /// The running server: listeners bound, ready to [`run`](Server::run).
 pub struct Server {
@@ -94,7 +88,9 @@ pub struct Server {
     clients: Vec<Option<Client>>,
     free: Vec<usize>,
     by_session: HashMap<SessionId, usize>,
-    timers: BinaryHeap<std::cmp::Reverse<(u64, TimerKind, usize, u64)>>,
+    /// Connection timers: (deadline, slot, generation).
+    timers: BinaryHeap<std::cmp::Reverse<(u64, usize, u64)>>,
+    connection_config: Arc<ConnectionConfig>,
     dirty: Vec<usize>,
     start: Instant,
     next_generation: u64,
@@ -126,6 +122,7 @@ pub(crate) struct Counters {
     pub(crate) handshake_timeouts: u64,
     pub(crate) bytes_in: u64,
     pub(crate) bytes_out: u64,
+    pub(crate) unhandled_app_messages: u64,
 }
 
 /// A failure to start the server, printed as one line.
@@ -207,6 +204,7 @@ impl Server {
             None
         };
         let waker = Waker::new(poll.registry(), WAKER).map_err(StartError::Setup)?;
+        let settings_connection = settings.connection.clone();
         Ok(Self {
             poll,
             http,
@@ -229,6 +227,7 @@ impl Server {
             start: Instant::now(),
             next_generation: 0,
             read_buf: vec![0; READ_CHUNK],
+            connection_config: Arc::new(settings_connection),
             counters: Counters::default(),
             stopping: None,
         })
@@ -360,7 +359,7 @@ impl Server {
             if self.counters.connections_current >= self.settings.max_connections {
                 self.counters.refused_over_limit += 1;
                 warn!(%peer, limit = self.settings.max_connections, "connection refused: limit reached");
-                // Best effort, the socket is fresh: a short reply the client can show.
+                // Best effort on a fresh socket: a short reply the client can show.
                 let reply: &[u8] = match transport {
                     Transport::WebSocket => {
                         b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
@@ -384,12 +383,12 @@ impl Server {
                 self.free.push(idx);
                 continue;
             }
+            let now = self.now_ms();
             let conn = match transport {
-                Transport::WebSocket => ServerConnection::websocket(&self.settings.connection),
-                Transport::RawStomp => ServerConnection::raw_stomp(&self.settings.connection),
+                Transport::WebSocket => ServerConnection::websocket(&self.connection_config, now),
+                Transport::RawStomp => ServerConnection::raw_stomp(&self.connection_config),
             };
             self.next_generation += 1;
-            let generation = self.next_generation;
             self.clients[idx] = Some(Client {
                 stream,
                 peer,
@@ -401,36 +400,30 @@ impl Server {
                 read_paused: false,
                 eof: false,
                 opened: Instant::now(),
-                generation,
+                generation: self.next_generation,
                 reason: None,
                 dirty: false,
+                armed: None,
             });
             self.counters.connections_current += 1;
             self.counters.connections_total += 1;
             match transport {
-                Transport::WebSocket => {
-                    let deadline = self.now_ms() + self.settings.handshake_timeout_ms;
-                    self.timers.push(std::cmp::Reverse((
-                        deadline,
-                        TimerKind::Handshake,
-                        idx,
-                        generation,
-                    )));
-                    debug!(%peer, "HTTP connection accepted");
-                }
+                Transport::WebSocket => debug!(%peer, "HTTP connection accepted"),
                 Transport::RawStomp => {
                     self.counters.tcp_current += 1;
                     self.open_session(idx);
                 }
             }
+            self.arm_timer(idx);
         }
     }
 
     fn open_session(&mut self, idx: usize) {
+        let now = self.now_ms();
         let Some(c) = self.clients.get_mut(idx).and_then(Option::as_mut) else {
             return;
         };
-        match self.hub.open(c.peer, c.transport) {
+        match self.hub.open(c.peer, now) {
             Ok(id) => {
                 c.session = Some(id);
                 self.by_session.insert(id, idx);
@@ -451,11 +444,8 @@ impl Server {
             let Some(c) = self.clients.get_mut(idx).and_then(Option::as_mut) else {
                 return;
             };
-            if c.eof || c.conn.is_finished() {
-                // Nothing more will be read: drain the socket to notice the peer's close.
-                if c.eof {
-                    break;
-                }
+            if c.eof {
+                break;
             }
             if c.backlog() > limit {
                 // Backpressure: a client that does not read its output is not read either.
@@ -494,6 +484,7 @@ impl Server {
     /// Drains the connection's events (the drain contract) and routes them.
     fn process_events(&mut self, idx: usize) {
         loop {
+            let now = self.now_ms();
             let Some(c) = self.clients.get_mut(idx).and_then(Option::as_mut) else {
                 return;
             };
@@ -509,20 +500,21 @@ impl Server {
                     };
                     debug!(peer = %c.peer, method = %req.method, path = %req.path, status = resp.status, "HTTP");
                     c.reason = Some(format!("HTTP {} {} -> {}", req.method, req.path, resp.status));
-                    c.conn.respond(resp.status, resp.content_type, &resp.body, req.method == "HEAD");
+                    c.conn
+                        .respond(resp.status, resp.content_type, &resp.body, req.method == "HEAD");
                 }
                 ServerEvent::Open(route) => {
                     self.counters.websocket_current += 1;
                     if route.is_echo() {
                         debug!(peer = %c.peer, "WebSocket echo route opened");
                     } else {
+                        debug!(peer = %c.peer, ?route, "WebSocket opened");
                         self.open_session(idx);
                     }
                 }
                 ServerEvent::Stomp(bytes) => {
                     if let Some(id) = c.session {
-                        self.hub.handle_read(id, &bytes);
-                        self.after_session_input(id);
+                        self.hub.handle_read(id, &bytes, now);
                     }
                 }
                 ServerEvent::Echo { text, data } => {
@@ -546,14 +538,6 @@ impl Server {
         }
     }
 
-    /// After a session's input: its output and the app events are routed at the end of the
-    /// loop iteration; a session the broker finished gets its transport closed.
-    fn after_session_input(&mut self, id: SessionId) {
-        if let Some(&idx) = self.by_session.get(&id) {
-            self.mark_dirty(idx);
-        }
-    }
-
     fn serve_http(&self, req: &HttpRequest) -> http::Response {
         let stats = || self.stats_json();
         http::serve(req, &stats)
@@ -571,10 +555,10 @@ impl Server {
                 .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(0));
             let message = AppMessage {
                 session: event.session.to_string(),
-                user: event.user.clone(),
-                destination: event.destination.clone(),
-                headers: event.headers.clone(),
-                body: event.body.clone(),
+                user: event.user,
+                destination: event.destination,
+                headers: event.headers,
+                body: event.body,
                 subscribe: event.subscribe,
                 received_unix_ms: now_unix,
             };
@@ -585,16 +569,14 @@ impl Server {
                 .find(|(dest, _)| *dest == message.destination);
             match handler {
                 Some((_, h)) => h.handle(&message, &mut reply),
-                None if event.subscribe => continue,
-                None => reply.reject(format!(
-                    "no handler for application destination {}",
-                    message.destination
-                )),
+                None if message.subscribe => continue,
+                None => {
+                    self.counters.unhandled_app_messages += 1;
+                    debug!(session = %message.session, destination = %message.destination, "no handler for application destination: dropped");
+                    continue;
+                }
             }
             self.hub.apply_reply(event.session, reply);
-            if let Some(&idx) = self.by_session.get(&event.session) {
-                self.mark_dirty(idx);
-            }
         }
     }
 
@@ -609,25 +591,40 @@ impl Server {
 
     fn flush_dirty(&mut self) {
         // Sessions with broker output are dirty too.
-        for id in self.hub.sessions_with_output() {
+        for id in self.hub.ready_sessions() {
             if let Some(&idx) = self.by_session.get(&id) {
                 self.mark_dirty(idx);
             }
         }
-        let dirty = std::mem::take(&mut self.dirty);
-        for idx in dirty {
-            if let Some(c) = self.clients.get_mut(idx).and_then(Option::as_mut) {
-                c.dirty = false;
+        while !self.dirty.is_empty() {
+            let dirty = std::mem::take(&mut self.dirty);
+            for idx in dirty {
+                if let Some(c) = self.clients.get_mut(idx).and_then(Option::as_mut) {
+                    c.dirty = false;
+                }
+                self.flush(idx);
             }
-            self.flush(idx);
+        }
+    }
+
+    /// Arms the heap with the connection's next timer, if it changed.
+    fn arm_timer(&mut self, idx: usize) {
+        let Some(c) = self.clients.get_mut(idx).and_then(Option::as_mut) else {
+            return;
+        };
+        let t = c.conn.poll_timeout();
+        if t != c.armed {
+            c.armed = t;
+            if let Some(t) = t {
+                self.timers
+                    .push(std::cmp::Reverse((t, idx, c.generation)));
+            }
         }
     }
 
     /// Moves broker output into the connection (up to the high-water mark), writes what the
     /// connection produced, and closes the client when both sides are done.
     fn flush(&mut self, idx: usize) {
-        let now = self.now_ms();
-        let linger = self.settings.linger_ms;
         loop {
             let Some(c) = self.clients.get_mut(idx).and_then(Option::as_mut) else {
                 return;
@@ -636,21 +633,18 @@ impl Server {
             if let Some(id) = c.session {
                 while c.backlog() < HIGH_WATER {
                     match self.hub.poll_transmit(id) {
-                        Some(chunk) => c.conn.send_stomp(chunk),
+                        Some(t) => c.conn.send_stomp(&t.parts()),
                         None => break,
                     }
                 }
                 if let Some(why) = self.hub.finished(id) {
-                    // The broker ended the session (DISCONNECT, ERROR, slow consumer, ...).
-                    if c.reason.is_none() {
-                        c.reason = Some(why);
-                    }
+                    // The broker ended the session (DISCONNECT, ERROR, slow consumer, ...):
+                    // its last frames are in the connection; close the transport after them.
+                    c.reason.get_or_insert(why);
                     c.conn.finish();
                     self.by_session.remove(&id);
                     c.session = None;
                     self.hub.transport_closed(id);
-                    self.timers
-                        .push(std::cmp::Reverse((now + linger, TimerKind::Linger, idx, c.generation)));
                 }
             }
             if c.pending.is_empty() {
@@ -684,19 +678,11 @@ impl Server {
             return;
         };
         let empty = c.pending.is_empty() && c.conn.pending_output() == 0;
-        // Transport done: the connection says so and everything is written; or the peer is gone.
-        if (empty && c.conn.is_finished() && (c.eof || !c.conn.wants_peer_close()))
-            || (c.eof && (empty || c.conn.is_finished()))
-        {
+        // Done: the connection says so and everything is written; or the peer is gone and
+        // nothing more can be delivered.
+        if (empty && c.conn.is_finished()) || (c.eof && (empty || c.conn.is_finished())) {
             self.close_client(idx);
             return;
-        }
-        if c.conn.is_finished() && empty {
-            // Waiting for the peer's close (WebSocket close handshake); the linger timer bounds it.
-            if c.session.is_none() {
-                self.timers
-                    .push(std::cmp::Reverse((now + linger, TimerKind::Linger, idx, c.generation)));
-            }
         }
         let want_write = !empty;
         let resume_read = c.read_paused && c.backlog() <= self.settings.max_output / 2;
@@ -707,11 +693,11 @@ impl Server {
             } else {
                 Interest::READABLE
             };
-            if let Err(e) = self.poll.registry().reregister(
-                &mut c.stream,
-                Token(FIRST_CLIENT + idx),
-                interest,
-            ) {
+            if let Err(e) =
+                self.poll
+                    .registry()
+                    .reregister(&mut c.stream, Token(FIRST_CLIENT + idx), interest)
+            {
                 c.reason.get_or_insert_with(|| format!("reregister failed: {e}"));
                 self.close_client(idx);
                 return;
@@ -722,10 +708,11 @@ impl Server {
             // Edge-triggered: data may be waiting already.
             self.on_readable(idx);
         }
+        self.arm_timer(idx);
     }
 
     fn fire_timers(&mut self, now: u64) {
-        while let Some(std::cmp::Reverse((t, kind, idx, generation))) = self.timers.peek().copied() {
+        while let Some(std::cmp::Reverse((t, idx, generation))) = self.timers.peek().copied() {
             if t > now {
                 break;
             }
@@ -733,31 +720,16 @@ impl Server {
             let Some(c) = self.clients.get_mut(idx).and_then(Option::as_mut) else {
                 continue;
             };
-            if c.generation != generation {
-                continue;
+            if c.generation != generation || c.armed != Some(t) {
+                continue; // stale
             }
-            match kind {
-                TimerKind::Handshake => {
-                    if c.conn.is_handshaking() {
-                        self.counters.handshake_timeouts += 1;
-                        c.reason = Some("handshake timeout".to_owned());
-                        c.conn.timeout_handshake();
-                        self.timers.push(std::cmp::Reverse((
-                            now + self.settings.linger_ms,
-                            TimerKind::Linger,
-                            idx,
-                            generation,
-                        )));
-                        self.mark_dirty(idx);
-                    }
-                }
-                TimerKind::Linger => {
-                    if c.conn.is_finished() {
-                        c.reason.get_or_insert_with(|| "close timeout".to_owned());
-                        self.close_client(idx);
-                    }
-                }
+            c.armed = None;
+            if c.conn.is_handshaking() {
+                self.counters.handshake_timeouts += 1;
             }
+            c.conn.handle_timeout(now);
+            self.process_events(idx);
+            self.mark_dirty(idx);
         }
     }
 
@@ -779,9 +751,9 @@ impl Server {
             };
             if let Some(id) = c.session.take() {
                 self.by_session.remove(&id);
-                // Flush what the broker had for this client first.
-                while let Some(chunk) = self.hub.poll_transmit(id) {
-                    c.conn.send_stomp(chunk);
+                // What the broker had for this client goes out first.
+                while let Some(t) = self.hub.poll_transmit(id) {
+                    c.conn.send_stomp(&t.parts());
                 }
                 self.hub.transport_closed(id);
             }
