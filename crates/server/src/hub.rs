@@ -163,12 +163,9 @@ impl Hub {
         self.broker.poll_transmit(id)
     }
 
-    /// The reason the broker ended session `id`, once its output is drained.
+    /// The reason the broker ended session `id` (its last frames are still to be drained).
     pub(crate) fn finished(&mut self, id: SessionId) -> Option<String> {
-        if self.finished.contains_key(&id) && !self.broker.has_output(id) {
-            return self.finished.remove(&id);
-        }
-        None
+        self.finished.remove(&id)
     }
 
     pub(crate) fn transport_closed(&mut self, id: SessionId) {

@@ -29,6 +29,11 @@ const FIRST_CLIENT: usize = 16;
 const HIGH_WATER: usize = 256 * 1024;
 /// Bytes read from a socket per `read` call.
 const READ_CHUNK: usize = 64 * 1024;
+/// Bytes read from one client per loop iteration, at most: a client that floods the server is
+/// read in turns with everyone else, and the output its messages cause is written in between.
+const READ_BUDGET: usize = 256 * 1024;
+/// How long a client whose session ended may take to read its last frames.
+const LINGER_MS: u64 = 2_000;
 
 /// Stops a running [`Server`] from another thread (or a signal handler of the host's own).
 #[derive(Debug, Clone)]
@@ -90,8 +95,13 @@ pub struct Server {
     by_session: HashMap<SessionId, usize>,
     /// Connection timers: (deadline, slot, generation).
     timers: BinaryHeap<std::cmp::Reverse<(u64, usize, u64)>>,
+    /// Hard close deadlines of clients whose session ended but whose output does not drain
+    /// (a slow consumer never reads its ERROR): (deadline, slot, generation).
+    lingers: BinaryHeap<std::cmp::Reverse<(u64, usize, u64)>>,
     connection_config: Arc<ConnectionConfig>,
     dirty: Vec<usize>,
+    /// Clients whose read budget ran out with data possibly left in the socket.
+    read_again: Vec<usize>,
     start: Instant,
     next_generation: u64,
     read_buf: Vec<u8>,
@@ -223,7 +233,9 @@ impl Server {
             free: Vec::new(),
             by_session: HashMap::new(),
             timers: BinaryHeap::new(),
+            lingers: BinaryHeap::new(),
             dirty: Vec::new(),
+            read_again: Vec::new(),
             start: Instant::now(),
             next_generation: 0,
             read_buf: vec![0; READ_CHUNK],
@@ -264,8 +276,10 @@ impl Server {
         loop {
             let now = self.now_ms();
             let mut deadline = self.hub.poll_timeout();
-            if let Some(std::cmp::Reverse((t, ..))) = self.timers.peek() {
-                deadline = Some(deadline.map_or(*t, |d| d.min(*t)));
+            for heap in [&self.timers, &self.lingers] {
+                if let Some(std::cmp::Reverse((t, ..))) = heap.peek() {
+                    deadline = Some(deadline.map_or(*t, |d| d.min(*t)));
+                }
             }
             if let Some(t) = next_stats {
                 deadline = Some(deadline.map_or(t, |d| d.min(t)));
@@ -273,7 +287,11 @@ impl Server {
             if let Some(t) = self.stopping {
                 deadline = Some(deadline.map_or(t, |d| d.min(t)));
             }
-            let timeout = deadline.map(|d| Duration::from_millis(d.saturating_sub(now)));
+            let timeout = if self.read_again.is_empty() {
+                deadline.map(|d| Duration::from_millis(d.saturating_sub(now)))
+            } else {
+                Some(Duration::ZERO)
+            };
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
@@ -308,6 +326,9 @@ impl Server {
                     }
                     Token(_) => {}
                 }
+            }
+            for idx in std::mem::take(&mut self.read_again) {
+                self.on_readable(idx);
             }
             let now = self.now_ms();
             if self.shutdown.flag.load(Ordering::SeqCst) && self.stopping.is_none() {
@@ -440,6 +461,7 @@ impl Server {
 
     fn on_readable(&mut self, idx: usize) {
         let limit = self.settings.max_output;
+        let mut budget = READ_BUDGET;
         loop {
             let Some(c) = self.clients.get_mut(idx).and_then(Option::as_mut) else {
                 return;
@@ -450,6 +472,11 @@ impl Server {
             if c.backlog() > limit {
                 // Backpressure: a client that does not read its output is not read either.
                 c.read_paused = true;
+                break;
+            }
+            if budget == 0 {
+                // Fairness: the rest waits for the next iteration (edge-triggered, so remember).
+                self.read_again.push(idx);
                 break;
             }
             match c.stream.read(&mut self.read_buf) {
@@ -463,6 +490,7 @@ impl Server {
                     break;
                 }
                 Ok(n) => {
+                    budget = budget.saturating_sub(n);
                     self.counters.bytes_in += n as u64;
                     c.conn.handle_read(&self.read_buf[..n]);
                     self.process_events(idx);
@@ -639,8 +667,18 @@ impl Server {
                 }
                 if let Some(why) = self.hub.finished(id) {
                     // The broker ended the session (DISCONNECT, ERROR, slow consumer, ...):
-                    // its last frames are in the connection; close the transport after them.
+                    // all its last frames go into the connection (bounded by the broker's
+                    // output limit); the transport closes after them, or at the linger deadline
+                    // if the client does not read them.
+                    while let Some(t) = self.hub.poll_transmit(id) {
+                        c.conn.send_stomp(&t.parts());
+                    }
                     c.reason.get_or_insert(why);
+                    self.lingers.push(std::cmp::Reverse((
+                        self.start.elapsed().as_millis() as u64 + LINGER_MS,
+                        idx,
+                        c.generation,
+                    )));
                     c.conn.finish();
                     self.by_session.remove(&id);
                     c.session = None;
@@ -712,6 +750,22 @@ impl Server {
     }
 
     fn fire_timers(&mut self, now: u64) {
+        while let Some(std::cmp::Reverse((t, idx, generation))) = self.lingers.peek().copied() {
+            if t > now {
+                break;
+            }
+            self.lingers.pop();
+            let Some(c) = self.clients.get_mut(idx).and_then(Option::as_mut) else {
+                continue;
+            };
+            if c.generation == generation {
+                c.reason = Some(format!(
+                    "{} (output not read within {LINGER_MS} ms)",
+                    c.reason.as_deref().unwrap_or("closed")
+                ));
+                self.close_client(idx);
+            }
+        }
         while let Some(std::cmp::Reverse((t, idx, generation))) = self.timers.peek().copied() {
             if t > now {
                 break;
