@@ -274,7 +274,16 @@ pub struct Connection {
     sending: Option<MessageKind>,
     masks: Option<Box<dyn MaskSource + Send>>,
     // --- lifecycle
+    /// Our Close frame is queued (in `close_frame`) or sent.
     close_sent: bool,
+    /// The host called `close`.
+    host_closed: bool,
+    /// Our Close frame, held back so it always leaves after everything queued before it.
+    close_frame: Option<Bytes>,
+    /// `poll_transmit` has handed out our Close frame.
+    close_on_wire: bool,
+    /// The host has polled `Event::Closed`.
+    closed_polled: bool,
     close_received: bool,
     remote_initiated: bool,
     failed: Option<ProtocolError>,
@@ -329,6 +338,10 @@ impl Connection {
             sending: None,
             masks,
             close_sent: false,
+            host_closed: false,
+            close_frame: None,
+            close_on_wire: false,
+            closed_polled: false,
             close_received: false,
             remote_initiated: false,
             failed: None,
@@ -686,11 +699,7 @@ impl Connection {
             self.remote_initiated = true;
             self.close_sent = true;
             let body = code.map(|c| c.0.to_be_bytes());
-            self.write_frame(
-                true,
-                OpCode::Close,
-                body.as_ref().map_or(&[][..], |b| &b[..]),
-            );
+            self.queue_close(body.as_ref().map_or(&[][..], |b| &b[..]));
             self.arm_close_timer();
             Initiator::Remote
         };
@@ -711,7 +720,7 @@ impl Connection {
         self.pending_pong = None;
         if !self.close_sent {
             self.close_sent = true;
-            self.write_frame(true, OpCode::Close, &e.close_code().0.to_be_bytes());
+            self.queue_close(&e.close_code().0.to_be_bytes());
         }
         self.emit_closed(CloseInfo {
             code: CloseCode::ABNORMAL,
@@ -750,7 +759,11 @@ impl Connection {
     /// Pops the next event, in wire order.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        if let Some(Event::Closed(_)) = event {
+            self.closed_polled = true;
+        }
+        event
     }
 
     // ------------------------------------------------------------------ time
@@ -840,7 +853,7 @@ impl Connection {
         data: &[u8],
         fin: bool,
     ) -> Result<(), SendError> {
-        if self.close_sent || self.state() == State::Closed {
+        if !self.can_send() {
             return Err(SendError::Closed);
         }
         let opcode = match self.sending {
@@ -870,7 +883,7 @@ impl Connection {
     }
 
     fn send_control(&mut self, opcode: OpCode, data: &[u8]) -> Result<(), SendError> {
-        if self.close_sent || self.state() == State::Closed {
+        if !self.can_send() {
             return Err(SendError::Closed);
         }
         if data.len() > MAX_CONTROL_PAYLOAD {
@@ -885,7 +898,7 @@ impl Connection {
     /// and `reason` (at most 123 bytes), or an empty Close frame if `code` is `None`. Moves
     /// `Open` to `LocalClosing`; the handshake completes when the peer's Close arrives.
     pub fn close(&mut self, code: Option<CloseCode>, reason: &str) -> Result<(), SendError> {
-        if self.close_sent || self.state() == State::Closed {
+        if !self.can_send() {
             return Err(SendError::Closed);
         }
         let mut body = [0u8; MAX_CONTROL_PAYLOAD];
@@ -904,13 +917,40 @@ impl Connection {
             None => 0,
         };
         self.close_sent = true;
-        self.write_frame(true, OpCode::Close, &body[..len]);
+        self.host_closed = true;
+        self.queue_close(&body[..len]);
         self.arm_close_timer();
         Ok(())
     }
 
+    /// Whether data and control frames may still be queued. After the peer's Close or a
+    /// violation, replies to the events before it may still be sent until the host polls
+    /// `Event::Closed` or our Close frame leaves through `poll_transmit`: they go out before
+    /// the Close frame.
+    pub fn can_send(&self) -> bool {
+        !self.host_closed
+            && !self.close_on_wire
+            && !self.closed_polled
+            && !self.transport_gone
+            && !self.timed_out
+    }
+
+    fn queue_close(&mut self, body: &[u8]) {
+        let mask = self.masks.as_mut().map(|m| m.mask_key());
+        let header = FrameHeader {
+            mask,
+            ..FrameHeader::new(OpCode::Close, body.len() as u64)
+        };
+        let (h, n) = header.to_bytes();
+        let mut frame = BytesMut::with_capacity(n + body.len());
+        frame.extend_from_slice(&h[..n]);
+        copy_unmasked(&mut frame, body, mask, 0);
+        self.pending += frame.len();
+        self.close_frame = Some(frame.freeze());
+    }
+
     fn check_send_data(&self) -> Result<(), SendError> {
-        if self.close_sent || self.state() == State::Closed {
+        if !self.can_send() {
             return Err(SendError::Closed);
         }
         if self.sending.is_some() {
@@ -972,21 +1012,21 @@ impl Connection {
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Bytes> {
         if self.out.is_empty() {
+            if let Some(pong) = self.pending_pong.take()
+                && !self.close_sent
+            {
+                self.write_frame(true, OpCode::Pong, &pong);
+            }
             self.flush_staging();
         }
-        let next = self.out.pop_front();
-        match &next {
-            Some(b) => self.pending -= b.len(),
-            None => {
-                if let Some(pong) = self.pending_pong.take()
-                    && !self.close_sent
-                {
-                    self.write_frame(true, OpCode::Pong, &pong);
-                    return self.poll_transmit();
-                }
-            }
+        if let Some(next) = self.out.pop_front() {
+            self.pending -= next.len();
+            return Some(next);
         }
-        next
+        let close = self.close_frame.take()?;
+        self.close_on_wire = true;
+        self.pending -= close.len();
+        Some(close)
     }
 
     /// Copies as much pending output as fits into `out`; returns the number of bytes written

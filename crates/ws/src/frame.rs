@@ -244,11 +244,11 @@ impl FrameHeader {
             out[1] = mask_bit | self.payload_len as u8;
             2
         } else if self.payload_len <= 0xffff {
-            out[1] = mask_bit | 126;
+            out[1] = mask_bit | 0x7e;
             out[2..4].copy_from_slice(&(self.payload_len as u16).to_be_bytes());
             4
         } else {
-            out[1] = mask_bit | 127;
+            out[1] = mask_bit | 0x7f;
             out[2..10].copy_from_slice(&(self.payload_len & (u64::MAX >> 1)).to_be_bytes());
             10
         };
@@ -272,7 +272,8 @@ mod tests {
     #[test]
     fn rfc6455_5_7_examples() {
         // (wire bytes, fin, opcode, mask, payload_len, header length)
-        let cases: &[(&[u8], bool, OpCode, Option<[u8; 4]>, u64, usize)] = &[
+        type Case<'a> = (&'a [u8], bool, OpCode, Option<[u8; 4]>, u64, usize);
+        let cases: &[Case<'_>] = &[
             (&[0x81, 0x05], true, OpCode::Text, None, 5, 2),
             (
                 &[0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d],
