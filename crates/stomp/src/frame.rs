@@ -512,3 +512,42 @@ impl Negotiated {
         }
     }
 }
+
+/// A subscription's acknowledgement mode (the SUBSCRIBE `ack` header).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum AckMode {
+    /// `auto`: messages count as acknowledged when sent (the default).
+    #[default]
+    Auto,
+    /// `client`: an ACK acknowledges that message and all earlier ones of the subscription
+    /// (cumulative).
+    Client,
+    /// `client-individual` (1.1+): an ACK acknowledges that message only.
+    ClientIndividual,
+}
+
+impl AckMode {
+    /// The header value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AckMode::Auto => "auto",
+            AckMode::Client => "client",
+            AckMode::ClientIndividual => "client-individual",
+        }
+    }
+
+    /// Parses a header value valid for `version` (`client-individual` is 1.1+).
+    pub fn parse(s: &str, version: Version) -> Option<AckMode> {
+        match s {
+            "auto" => Some(AckMode::Auto),
+            "client" => Some(AckMode::Client),
+            "client-individual" if version >= Version::V1_1 => Some(AckMode::ClientIndividual),
+            _ => None,
+        }
+    }
+
+    /// Whether messages of this mode wait for an ACK or NACK.
+    pub const fn needs_ack(self) -> bool {
+        !matches!(self, AckMode::Auto)
+    }
+}

@@ -275,6 +275,10 @@ impl Parser {
             return Ok(false);
         }
         let Some(n) = memchr::memchr(b'\n', buf) else {
+            if memchr::memchr(0, buf).is_some() {
+                // A NUL can never be part of a command line.
+                return Err(ParseError::UnknownCommand);
+            }
             if buf.len() > self.limits.max_header_line || buf.len() > self.limits.max_head_bytes {
                 return Err(ParseError::HeaderLineTooLong);
             }
@@ -296,9 +300,17 @@ impl Parser {
     #[inline]
     fn parse_headers(&mut self, buf: &BytesMut) -> Result<bool, ParseError> {
         let limits = self.limits;
+        let mut missing_blank_line = false;
         loop {
             let start = self.line_start;
             let rest = buf.get(start..).unwrap_or(&[]);
+            if rest.first() == Some(&0) {
+                // Lenient: NUL where a header line should start ends the frame with an empty
+                // body (the spec's own DISCONNECT and RECEIPT examples omit the blank line).
+                self.body_start = start;
+                missing_blank_line = true;
+                break;
+            }
             let Some(n) = memchr::memchr(b'\n', rest) else {
                 if rest.len() > limits.max_header_line {
                     return Err(ParseError::HeaderLineTooLong);
@@ -352,7 +364,7 @@ impl Parser {
             && self.version != Version::V1_0
             && memchr::memchr(b'\\', region).is_some();
         self.content_length = None;
-        for s in self.spans.iter() {
+        for s in self.spans.iter().filter(|_| !missing_blank_line) {
             if &buf[s.start as usize..s.name_end as usize] == b"content-length" {
                 let v = &buf[s.value_start as usize..s.end as usize];
                 let len = parse_len(v).ok_or(ParseError::InvalidContentLength)?;
