@@ -708,7 +708,7 @@ impl Broker {
                     login,
                     passcode,
                     host,
-                } => self.on_connect(id, login, passcode, host),
+                } => self.on_connect(id, login.as_deref(), passcode.as_deref(), host.as_deref()),
                 ProtoEvent::Frame(f) => {
                     if s.state != State::Open {
                         continue;
@@ -758,9 +758,9 @@ impl Broker {
     fn on_connect(
         &mut self,
         id: SessionId,
-        login: Option<String>,
-        passcode: Option<String>,
-        host: Option<String>,
+        login: Option<&str>,
+        passcode: Option<&str>,
+        host: Option<&str>,
     ) {
         self.stats.frames_in.connect += 1;
         let Some(s) = self.sessions.get_mut(&id) else {
@@ -768,9 +768,9 @@ impl Broker {
         };
         let decision = self.auth.authenticate(&ConnectRequest {
             session: id,
-            login: login.as_deref(),
-            passcode: passcode.as_deref(),
-            host: host.as_deref(),
+            login,
+            passcode,
+            host,
             transport: &s.transport,
         });
         match decision {
@@ -1059,16 +1059,15 @@ impl Broker {
                 self.topics.remove(&sub.destination, &(id, sub.id.clone()));
             }
             SubKind::Queue => {
-                if let Some(q) = self.queues.get_mut(&sub.destination) {
-                    if let Some(pos) = q
+                if let Some(q) = self.queues.get_mut(&sub.destination)
+                    && let Some(pos) = q
                         .consumers
                         .iter()
                         .position(|(s, k)| *s == id && *k == sub.id)
-                    {
-                        q.consumers.remove(pos);
-                        if q.rr > pos {
-                            q.rr -= 1;
-                        }
+                {
+                    q.consumers.remove(pos);
+                    if q.rr > pos {
+                        q.rr -= 1;
                     }
                 }
                 self.dirty_queues.push(sub.destination.clone());
@@ -1390,15 +1389,12 @@ impl Broker {
             let Some(p) = q.pending.pop_front() else {
                 return;
             };
-            match self.deliver(sid, &sub, &p.msg, p.redelivered, true) {
-                Ok(true) => {}
-                Ok(false) | Err(()) => {
-                    // Not sent: the message stays first in the queue.
-                    if let Some(q) = self.queues.get_mut(name) {
-                        q.pending.push_front(p);
-                    }
-                    self.slow_consumer(sid);
+            if self.deliver(sid, &sub, &p.msg, p.redelivered, true) != Ok(true) {
+                // Not sent: the message stays first in the queue.
+                if let Some(q) = self.queues.get_mut(name) {
+                    q.pending.push_front(p);
                 }
+                self.slow_consumer(sid);
             }
         }
     }
@@ -1530,12 +1526,12 @@ impl Broker {
         for k in subs {
             self.unsubscribe(id, &k);
         }
-        if let Some(u) = user {
-            if let Some(list) = self.users.get_mut(&u) {
-                list.retain(|&x| x != id);
-                if list.is_empty() {
-                    self.users.remove(&u);
-                }
+        if let Some(u) = user
+            && let Some(list) = self.users.get_mut(&u)
+        {
+            list.retain(|&x| x != id);
+            if list.is_empty() {
+                self.users.remove(&u);
             }
         }
         self.events.push_back(Event::Closed {

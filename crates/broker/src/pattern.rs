@@ -134,6 +134,11 @@ impl<K: Clone + PartialEq> Index<K> {
         self.nodes.len() - self.free.len()
     }
 
+    /// Is the index empty?
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     /// Adds `key` under `pattern`.
     pub fn insert(&mut self, pattern: &str, key: K) {
         let mut node = 0;
@@ -436,7 +441,7 @@ mod tests {
                         let pv: Vec<&str> = p.split('/').collect();
                         let dv: Vec<&str> = d.split('/').collect();
                         let want = naive(&pv, &dv);
-                        assert_eq!(matches(p, &d, '/'), want, "{} ~ {}", p, d);
+                        assert_eq!(matches(p, &d, '/'), want, "{p} ~ {d}");
                         want
                     })
                     .map(|(i, _)| i)

@@ -40,13 +40,12 @@ pub(crate) fn put_escaped(out: &mut BytesMut, v: &str, esc: Escaping) {
     }
     for &b in bytes {
         match (esc, b) {
-            (Escaping::V10, b'\n' | b'\r') => out.put_u8(b' '),
+            (Escaping::V10, b'\n' | b'\r') | (Escaping::V11, b'\r') => out.put_u8(b' '),
             (Escaping::V10, b) => out.put_u8(b),
             (_, b'\\') => out.put_slice(b"\\\\"),
             (_, b'\n') => out.put_slice(b"\\n"),
             (_, b':') => out.put_slice(b"\\c"),
             (Escaping::V12, b'\r') => out.put_slice(b"\\r"),
-            (Escaping::V11, b'\r') => out.put_u8(b' '),
             (_, b) => out.put_u8(b),
         }
     }
