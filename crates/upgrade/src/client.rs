@@ -238,8 +238,9 @@ pub fn parse_response(
     limits: &Limits,
 ) -> Result<Status<(ResponseHead, Negotiated, usize)>, ResponseError> {
     let parsed = head::with_header_array(limits, |headers| {
-        let mut resp = httparse::Response::new(headers);
-        let result = resp.parse(buf);
+        let mut resp = httparse::Response::new(&mut []);
+        let result = httparse::ParserConfig::default()
+            .parse_response_with_uninit_headers(&mut resp, buf, headers);
         head::classify(buf, limits, result, |n| {
             let reason = resp.reason.unwrap_or_default();
             ResponseHead {

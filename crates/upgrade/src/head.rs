@@ -4,6 +4,7 @@
 
 use alloc::string::String;
 use alloc::vec::Vec;
+use core::mem::MaybeUninit;
 use core::ops::Range;
 
 use crate::Limits;
@@ -149,10 +150,7 @@ impl<T> Status<T> {
 /// Returns the index one past the terminator. `from` lets an incremental caller resume.
 pub(crate) fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
     let mut i = from;
-    while let Some(off) = buf
-        .get(i..)
-        .and_then(|rest| rest.iter().position(|&b| b == b'\n'))
-    {
+    while let Some(off) = buf.get(i..).and_then(|rest| memchr::memchr(b'\n', rest)) {
         let nl = i + off;
         match buf.get(nl + 1..nl + 3) {
             Some([b'\n', _]) => return Some(nl + 2),
@@ -179,17 +177,19 @@ pub(crate) enum HeadParse<T> {
     Invalid(httparse::Error),
 }
 
-/// Runs `parse` with a header array sized by the limits (on the stack for usual limits).
+/// Runs `parse` with an uninitialised header array sized by the limits (on the stack for
+/// usual limits; httparse initialises only the entries it fills).
 pub(crate) fn with_header_array<'b, R>(
     limits: &Limits,
-    parse: impl FnOnce(&mut [httparse::Header<'b>]) -> R,
+    parse: impl FnOnce(&mut [MaybeUninit<httparse::Header<'b>>]) -> R,
 ) -> R {
     const STACK: usize = 64;
     if limits.max_headers <= STACK {
-        let mut headers = [httparse::EMPTY_HEADER; STACK];
+        let mut headers = [const { MaybeUninit::uninit() }; STACK];
         parse(headers.get_mut(..limits.max_headers).unwrap_or_default())
     } else {
-        let mut headers = alloc::vec![httparse::EMPTY_HEADER; limits.max_headers];
+        let mut headers = Vec::with_capacity(limits.max_headers);
+        headers.resize_with(limits.max_headers, MaybeUninit::uninit);
         parse(&mut headers)
     }
 }
@@ -219,11 +219,24 @@ pub(crate) fn classify<T>(
 // ---------------------------------------------------------------------------------------------
 // Grammar helpers.
 
+/// RFC 9110 §5.6.2 `tchar`, as a table (a `match` over ranges is several times slower).
+static TCHAR: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = matches!(b,
+            b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_'
+            | b'`' | b'|' | b'~' | b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z');
+        i += 1;
+    }
+    t
+};
+
 /// RFC 9110 §5.6.2 `tchar`.
+#[inline]
 pub(crate) fn is_tchar(b: u8) -> bool {
-    matches!(b,
-        b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`'
-        | b'|' | b'~' | b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z')
+    TCHAR[b as usize]
 }
 
 /// `true` when `s` is a non-empty RFC 9110 token.
@@ -258,7 +271,10 @@ pub(crate) fn list_items(value: &[u8]) -> impl Iterator<Item = &[u8]> {
 
 /// `true` when any of the header values lists `token` (case-insensitively).
 pub(crate) fn any_has_token<'a>(mut values: impl Iterator<Item = &'a [u8]>, token: &[u8]) -> bool {
-    values.any(|v| list_items(v).any(|item| item.eq_ignore_ascii_case(token)))
+    values.any(|v| {
+        // Fast path: the value is just the token (the usual `Upgrade: websocket`).
+        v.eq_ignore_ascii_case(token) || list_items(v).any(|item| item.eq_ignore_ascii_case(token))
+    })
 }
 
 // ---------------------------------------------------------------------------------------------

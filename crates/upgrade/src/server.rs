@@ -79,6 +79,11 @@ impl RequestHead {
 pub struct UpgradeRequest {
     head: RequestHead,
     key: Key,
+    host: Span,
+    origin: Option<Span>,
+    /// The first `Sec-WebSocket-Protocol` value; `protocols_repeated` when there are more.
+    protocol: Option<Span>,
+    protocols_repeated: bool,
 }
 
 impl UpgradeRequest {
@@ -99,13 +104,14 @@ impl UpgradeRequest {
 
     /// The `Host` header (exactly one is guaranteed).
     pub fn host(&self) -> &str {
-        self.head.header_str("host").unwrap_or_default()
+        self.host.get_str(&self.head.raw.buf)
     }
 
     /// The `Origin` header, if sent (browsers always send it; check it against your allowed
     /// origins and [`ServerHandshake::reject`] with [`RequestError::ForbiddenOrigin`]).
     pub fn origin(&self) -> Option<&str> {
-        self.head.header_str("origin")
+        self.origin
+            .and_then(|o| core::str::from_utf8(o.get(&self.head.raw.buf)).ok())
     }
 
     /// The client's `Sec-WebSocket-Key`.
@@ -121,8 +127,18 @@ impl UpgradeRequest {
     /// The offered subprotocols, in the client's order, over every `Sec-WebSocket-Protocol`
     /// header and comma list (each is a valid token).
     pub fn protocols(&self) -> impl Iterator<Item = &str> + '_ {
-        self.head
-            .header_all("sec-websocket-protocol")
+        // Usually one header: walk its value without searching the headers again.
+        let single = (!self.protocols_repeated)
+            .then(|| self.protocol.map(|p| p.get(&self.head.raw.buf)))
+            .flatten();
+        let repeated = self
+            .protocols_repeated
+            .then(|| self.head.header_all("sec-websocket-protocol"))
+            .into_iter()
+            .flatten();
+        single
+            .into_iter()
+            .chain(repeated)
             .flat_map(list_items)
             .map(|p| core::str::from_utf8(p).unwrap_or_default())
     }
@@ -298,8 +314,8 @@ pub fn parse_request(
     limits: &Limits,
 ) -> Result<Status<(Incoming, usize)>, RequestError> {
     let parsed = head::with_header_array(limits, |headers| {
-        let mut req = httparse::Request::new(headers);
-        let result = req.parse(buf);
+        let mut req = httparse::Request::new(&mut []);
+        let result = req.parse_with_uninit_headers(buf, headers);
         head::classify(buf, limits, result, |n| build(buf, n, &req))
     });
     match parsed {
@@ -315,6 +331,10 @@ pub fn parse_request(
 #[derive(Default)]
 struct Scan<'b> {
     hosts: u8,
+    host: &'b [u8],
+    origin: Option<&'b [u8]>,
+    protocol: Option<&'b [u8]>,
+    protocol_headers: u8,
     upgrade_websocket: bool,
     connection_upgrade: bool,
     keys: u8,
@@ -334,7 +354,13 @@ fn scan<'b>(headers: &[httparse::Header<'b>]) -> Scan<'b> {
     for h in headers {
         let name = h.name.as_bytes();
         match name.len() {
-            4 if name.eq_ignore_ascii_case(b"host") => s.hosts = s.hosts.saturating_add(1),
+            4 if name.eq_ignore_ascii_case(b"host") => {
+                s.hosts = s.hosts.saturating_add(1);
+                s.host = h.value;
+            }
+            6 if name.eq_ignore_ascii_case(b"origin") => {
+                s.origin = s.origin.or(Some(h.value));
+            }
             7 if name.eq_ignore_ascii_case(b"upgrade") => {
                 s.upgrade_websocket |= any_has_token(core::iter::once(h.value), b"websocket");
             }
@@ -351,6 +377,8 @@ fn scan<'b>(headers: &[httparse::Header<'b>]) -> Scan<'b> {
             }
             22 if name.eq_ignore_ascii_case(b"sec-websocket-protocol") => {
                 s.protocols_ok &= list_items(h.value).all(is_token);
+                s.protocol_headers = s.protocol_headers.saturating_add(1);
+                s.protocol = s.protocol.or(Some(h.value));
             }
             24 if name.eq_ignore_ascii_case(b"sec-websocket-extensions") => {
                 s.extensions_ok &= head::parse_extensions(h.value, &mut head::Validate);
@@ -408,7 +436,14 @@ fn build(buf: &[u8], n: usize, req: &httparse::Request<'_, '_>) -> Result<Incomi
     if !s.extensions_ok {
         return Err(RequestError::InvalidExtensions);
     }
-    Ok(Incoming::Upgrade(UpgradeRequest { head: head(), key }))
+    Ok(Incoming::Upgrade(UpgradeRequest {
+        head: head(),
+        key,
+        host: Span::of(buf, s.host),
+        origin: s.origin.map(|o| Span::of(buf, o)),
+        protocol: s.protocol.map(|p| Span::of(buf, p)),
+        protocols_repeated: s.protocol_headers > 1,
+    }))
 }
 
 // ---------------------------------------------------------------------------------------------
