@@ -545,9 +545,6 @@ impl Server {
                         self.hub.handle_read(id, &bytes, now);
                     }
                 }
-                ServerEvent::Echo { text, data } => {
-                    c.conn.send_echo(text, data);
-                }
                 ServerEvent::Rejected(why) => {
                     self.counters.handshake_failures += 1;
                     debug!(peer = %c.peer, reason = %why, "handshake rejected");

@@ -41,7 +41,7 @@ pub enum Route {
         /// `v12.stomp`, `v11.stomp`, `v10.stomp`, or `None` when the client offered none.
         subprotocol: Option<String>,
     },
-    /// The echo route: every message is handed out as [`ServerEvent::Echo`] (Autobahn).
+    /// The echo route: every message is sent back as it came (for Autobahn); no events.
     Echo,
 }
 
@@ -126,13 +126,6 @@ pub enum ServerEvent {
     Open(Route),
     /// STOMP bytes from the client, in any split: feed them to the broker session.
     Stomp(Bytes),
-    /// A message on the echo route: send it back with [`ServerConnection::send_echo`].
-    Echo {
-        /// Text (validated UTF-8) or binary.
-        text: bool,
-        /// The payload.
-        data: Bytes,
-    },
     /// The handshake was refused (the HTTP error response is queued).
     Rejected(String),
     /// The peer broke the WebSocket protocol or a limit (the Close frame is queued). Sticky.
@@ -400,22 +393,6 @@ impl ServerConnection {
         }
     }
 
-    /// Echoes a message on the echo route.
-    pub fn send_echo(&mut self, text: bool, data: Bytes) {
-        if let Layer::WebSocket(ws, Route::Echo) = &mut self.layer {
-            let kind = if text {
-                MessageKind::Text
-            } else {
-                MessageKind::Binary
-            };
-            if let Err(e) = ws.send_bytes(kind, data) {
-                if !matches!(e, stompbox_ws::SendError::Closed) {
-                    let _ = ws.close(Some(CloseCode::POLICY), "output limit");
-                }
-            }
-        }
-    }
-
     /// Answers a plain HTTP request ([`ServerEvent::Http`]); the connection closes after it.
     pub fn respond(&mut self, status: u16, content_type: &str, body: &[u8], head_only: bool) {
         if !matches!(self.layer, Layer::Handshake(_)) {
@@ -583,20 +560,17 @@ impl ServerConnection {
         };
         while let Some(ev) = ws.poll_event() {
             match ev {
-                WsEvent::Text(b) => self.events.push_back(match route {
-                    Route::Stomp { .. } => ServerEvent::Stomp(b),
-                    Route::Echo => ServerEvent::Echo {
-                        text: true,
-                        data: b,
-                    },
-                }),
-                WsEvent::Binary(b) => self.events.push_back(match route {
-                    Route::Stomp { .. } => ServerEvent::Stomp(b),
-                    Route::Echo => ServerEvent::Echo {
-                        text: false,
-                        data: b,
-                    },
-                }),
+                // The echo route answers at once, before a later event of the same read (e.g.
+                // Closed after a violation) is taken: the echo leaves before the Close frame.
+                WsEvent::Text(b) if route.is_echo() => {
+                    let _ = ws.send_bytes(MessageKind::Text, b);
+                }
+                WsEvent::Binary(b) if route.is_echo() => {
+                    let _ = ws.send_bytes(MessageKind::Binary, b);
+                }
+                WsEvent::Text(b) | WsEvent::Binary(b) => {
+                    self.events.push_back(ServerEvent::Stomp(b));
+                }
                 WsEvent::Fragment(f) => {
                     if let Route::Stomp { .. } = route {
                         self.events.push_back(ServerEvent::Stomp(f.data));
