@@ -90,12 +90,20 @@ pub struct Reply {
 
 impl Reply {
     /// Publishes a text body to a broker destination.
-    pub fn publish(&mut self, destination: impl Into<String>, body: impl Into<Bytes>) -> &mut Outgoing {
+    pub fn publish(
+        &mut self,
+        destination: impl Into<String>,
+        body: impl Into<Bytes>,
+    ) -> &mut Outgoing {
         self.push(Target::Publish(destination.into()), body.into())
     }
 
     /// Sends a text body to the sending session on `destination` (usually `/user/queue/...`).
-    pub fn to_sender(&mut self, destination: impl Into<String>, body: impl Into<Bytes>) -> &mut Outgoing {
+    pub fn to_sender(
+        &mut self,
+        destination: impl Into<String>,
+        body: impl Into<Bytes>,
+    ) -> &mut Outgoing {
         self.push(Target::Sender(destination.into()), body.into())
     }
 
@@ -187,6 +195,7 @@ pub fn echo_handler(message: &AppMessage, reply: &mut Reply) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests panic on failure by design")]
 mod tests {
     use super::*;
 
@@ -209,25 +218,36 @@ mod tests {
     fn chat_broadcasts_with_nick_and_timestamp() {
         let mut r = Reply::default();
         chat_handler(&msg(&[("nick", "bob\nx")], "hi"), &mut r);
-        let [o] = r.outgoing() else { panic!("one reply") };
+        let [o] = r.outgoing() else {
+            panic!("one reply")
+        };
         assert_eq!(o.target, Target::Publish("/topic/chat".into()));
         assert_eq!(&o.body[..], b"hi");
         assert!(o.headers.contains(&("nick".into(), "bobx".into())));
-        assert!(o.headers.contains(&("timestamp".into(), "1700000000123".into())));
+        assert!(
+            o.headers
+                .contains(&("timestamp".into(), "1700000000123".into()))
+        );
     }
 
     #[test]
     fn chat_falls_back_to_user_name() {
         let mut r = Reply::default();
         chat_handler(&msg(&[], "hi"), &mut r);
-        assert!(r.outgoing()[0].headers.contains(&("nick".into(), "alice".into())));
+        assert!(
+            r.outgoing()[0]
+                .headers
+                .contains(&("nick".into(), "alice".into()))
+        );
     }
 
     #[test]
     fn echo_answers_the_sender_only() {
         let mut r = Reply::default();
         echo_handler(&msg(&[("content-type", "application/json")], "{}"), &mut r);
-        let [o] = r.outgoing() else { panic!("one reply") };
+        let [o] = r.outgoing() else {
+            panic!("one reply")
+        };
         assert_eq!(o.target, Target::Sender("/user/queue/echo".into()));
         assert_eq!(o.content_type, "application/json");
         assert_eq!(&o.body[..], b"{}");

@@ -66,7 +66,7 @@ pub(crate) struct Settings {
 pub struct ServerBuilder {
     settings: Settings,
     hub: HubConfig,
-    handlers: Vec<(String, Box<dyn AppHandler>)>,
+    handlers: Vec<(String, Box<dyn AppHandler + Send>)>,
 }
 
 impl std::fmt::Debug for ServerBuilder {
@@ -214,7 +214,13 @@ impl ServerBuilder {
     /// Limits: WebSocket frame size, message size (also the STOMP frame size), queued output per
     /// client (past it a client is a slow consumer) and STOMP frame size before CONNECT.
     #[must_use]
-    pub fn limits(mut self, frame: usize, message: usize, output: usize, unauthenticated: usize) -> Self {
+    pub fn limits(
+        mut self,
+        frame: usize,
+        message: usize,
+        output: usize,
+        unauthenticated: usize,
+    ) -> Self {
         self.settings.connection.max_frame = frame;
         self.settings.connection.max_message = message;
         self.settings.max_output = output;
@@ -284,7 +290,10 @@ impl ServerBuilder {
         self.authenticate(move |req| {
             let ok = users.iter().any(|u| {
                 Some(u.name.as_str()) == req.login
-                    && constant_time_eq(u.passcode.as_bytes(), req.passcode.unwrap_or("").as_bytes())
+                    && constant_time_eq(
+                        u.passcode.as_bytes(),
+                        req.passcode.unwrap_or("").as_bytes(),
+                    )
             });
             if ok {
                 AuthDecision::Accept(req.login.map(str::to_owned))
@@ -296,7 +305,11 @@ impl ServerBuilder {
 
     /// Registers a handler for one application destination (e.g. `/app/chat`).
     #[must_use]
-    pub fn handler(mut self, destination: impl Into<String>, handler: impl AppHandler + 'static) -> Self {
+    pub fn handler(
+        mut self,
+        destination: impl Into<String>,
+        handler: impl AppHandler + Send + 'static,
+    ) -> Self {
         self.handlers.push((destination.into(), Box::new(handler)));
         self
     }
@@ -317,6 +330,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests panic on failure by design")]
 mod tests {
     use super::*;
 
@@ -329,7 +343,11 @@ mod tests {
             ("pw", "pw1", false),
             ("", "x", false),
         ] {
-            assert_eq!(constant_time_eq(a.as_bytes(), b.as_bytes()), want, "{a:?} {b:?}");
+            assert_eq!(
+                constant_time_eq(a.as_bytes(), b.as_bytes()),
+                want,
+                "{a:?} {b:?}"
+            );
         }
     }
 }

@@ -256,15 +256,14 @@ where
                 settings.push((flag[5..].to_owned(), "off".to_owned()));
             }
             f if f.starts_with("--") && KEYS.contains(&key_of(f).as_str()) => {
-                let value = match inline {
-                    Some(v) => v,
-                    None => {
-                        let Some(v) = args.get(i) else {
-                            return Err(ConfigError::MissingValue(flag));
-                        };
-                        i += 1;
-                        v.clone()
-                    }
+                let value = if let Some(v) = inline {
+                    v
+                } else {
+                    let Some(v) = args.get(i) else {
+                        return Err(ConfigError::MissingValue(flag));
+                    };
+                    i += 1;
+                    v.clone()
                 };
                 if flag == "--config" {
                     config_file = Some(PathBuf::from(value));
@@ -280,18 +279,16 @@ where
     if let Some(path) = &config_file {
         let text = read_file(path)?;
         for (line, key, value) in parse_config_text(path, &text)? {
-            builder
-                .apply(&key, value, true)
-                .map_err(|e| match e {
-                    ConfigError::BadValue {
-                        value, expected, ..
-                    } => ConfigError::Syntax {
-                        path: path.clone(),
-                        line,
-                        message: format!("bad value {value:?} for {key}: expected {expected}"),
-                    },
-                    other => other,
-                })?;
+            builder.apply(&key, value, true).map_err(|e| match e {
+                ConfigError::BadValue {
+                    value, expected, ..
+                } => ConfigError::Syntax {
+                    path: path.clone(),
+                    line,
+                    message: format!("bad value {value:?} for {key}: expected {expected}"),
+                },
+                other => other,
+            })?;
         }
     }
     let mut from_flags = ConfigBuilder::default();
@@ -378,7 +375,9 @@ impl ConfigBuilder {
                     self.users.push(user);
                 }
             }
-            "users_file" => self.users_files.extend(values.into_iter().map(PathBuf::from)),
+            "users_file" => self
+                .users_files
+                .extend(values.into_iter().map(PathBuf::from)),
             "allow_origin" => self.origins.extend(values),
             _ => {
                 let [v] = <[String; 1]>::try_from(values).map_err(|_| ConfigError::BadValue {
@@ -635,6 +634,7 @@ pub fn parse_users(path: &Path, text: &str) -> Result<Vec<User>, ConfigError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests panic on failure by design")]
 mod tests {
     use super::*;
 
@@ -699,8 +699,14 @@ mod tests {
             (&["--user", ":pw"], "expected NAME:PASSCODE"),
             (&["--no-http", "--no-stomp"], "both listeners are disabled"),
             (&["stray"], "unexpected argument"),
-            (&["--config", "/nonexistent/x.toml"], "cannot read /nonexistent/x.toml"),
-            (&["--users-file", "/nonexistent/u"], "cannot read /nonexistent/u"),
+            (
+                &["--config", "/nonexistent/x.toml"],
+                "cannot read /nonexistent/x.toml",
+            ),
+            (
+                &["--users-file", "/nonexistent/u"],
+                "cannot read /nonexistent/u",
+            ),
             (&["--ws-echo", "/ws"], "expected a path like /echo"),
         ];
         for (args, want) in cases {
@@ -767,12 +773,16 @@ mod tests {
         ];
         for (i, (text, want)) in cases.iter().enumerate() {
             let p = temp_file(&format!("bad{i}.toml"), text);
-            let err = run(&["--config", p.to_str().unwrap()]).unwrap_err().to_string();
+            let err = run(&["--config", p.to_str().unwrap()])
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(want), "{text:?}: {err:?} lacks {want:?}");
             assert!(!err.contains('\n'));
         }
         let p = temp_file("badusers", "alice:pw\nbob\n");
-        let err = run(&["--users-file", p.to_str().unwrap()]).unwrap_err().to_string();
+        let err = run(&["--users-file", p.to_str().unwrap()])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(":2: expected NAME:PASSCODE"), "{err}");
     }
 }

@@ -67,7 +67,11 @@ pub(crate) fn stats_json(c: &Counters, broker_json: &str, uptime: Duration) -> S
         c.bytes_in,
         c.bytes_out,
         c.unhandled_app_messages,
-        if broker_json.is_empty() { "{}" } else { broker_json },
+        if broker_json.is_empty() {
+            "{}"
+        } else {
+            broker_json
+        },
     );
     s
 }

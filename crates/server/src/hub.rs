@@ -93,24 +93,28 @@ fn describe(reason: &CloseReason) -> String {
 impl Hub {
     pub(crate) fn new(mut c: HubConfig) -> Self {
         let hb = u32::try_from(c.heartbeat_ms).unwrap_or(u32::MAX);
-        let mut config = broker::Config::default();
-        config.app_prefixes = c.app_prefixes.clone();
-        config.topic_prefixes = c
-            .broker_prefixes
-            .iter()
-            .filter(|p| !p.starts_with("/queue"))
-            .cloned()
-            .collect();
-        config.queue_prefixes = c
-            .broker_prefixes
-            .iter()
-            .filter(|p| p.starts_with("/queue"))
-            .cloned()
-            .collect();
-        config.heart_beat = (hb, hb);
-        config.max_output_bytes = c.max_output;
-        config.max_sessions = c.max_sessions;
-        config.frame_limits.max_body_bytes = c.max_frame;
+        let mut frame_limits = broker::Config::default().frame_limits;
+        frame_limits.max_body_bytes = c.max_frame;
+        let config = broker::Config {
+            app_prefixes: c.app_prefixes.clone(),
+            topic_prefixes: c
+                .broker_prefixes
+                .iter()
+                .filter(|p| !p.starts_with("/queue"))
+                .cloned()
+                .collect(),
+            queue_prefixes: c
+                .broker_prefixes
+                .iter()
+                .filter(|p| p.starts_with("/queue"))
+                .cloned()
+                .collect(),
+            heart_beat: (hb, hb),
+            max_output_bytes: c.max_output,
+            max_sessions: c.max_sessions,
+            frame_limits,
+            ..broker::Config::default()
+        };
         let _ = c.max_unauthenticated; // the codec's unauthenticated limits apply before CONNECT
         let broker = match c.auth.take() {
             Some(mut hook) => Broker::with_authenticator(config, move |r: &ConnectRequest<'_>| {
@@ -128,11 +132,11 @@ impl Hub {
                 }
             }),
             // Any login is accepted; the login names the user (for /user destinations).
-            None => Broker::with_authenticator(config, |r: &ConnectRequest<'_>| {
-                BrokerAuth::Accept {
+            None => {
+                Broker::with_authenticator(config, |r: &ConnectRequest<'_>| BrokerAuth::Accept {
                     user: r.login.map(str::to_owned),
-                }
-            }),
+                })
+            }
         };
         Self {
             broker,
@@ -239,7 +243,8 @@ impl Hub {
                 Target::Publish(d) => self.broker.publish(d, &headers, o.body),
                 Target::Sender(d) => self.broker.send_to_session(session, d, &headers, o.body),
                 Target::User { user, destination } => {
-                    self.broker.send_to_user(user, destination, &headers, o.body)
+                    self.broker
+                        .send_to_user(user, destination, &headers, o.body)
                 }
             };
             if let Err(e) = r {

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
-use stompbox::{ConnectionConfig, HttpRequest, ServerConnection, ServerEvent, SessionId, Transport};
+use stompbox::{
+    ConnectionConfig, HttpRequest, ServerConnection, ServerEvent, SessionId, Transport,
+};
 use tracing::{debug, info, warn};
 
 use crate::app::{AppHandler, AppMessage, Reply};
@@ -77,7 +79,6 @@ impl Client {
     }
 }
 
-
 /// The running server: listeners bound, ready to [`run`](Server::run).
 pub struct Server {
     poll: Poll,
@@ -88,7 +89,7 @@ pub struct Server {
     signals: Option<signal_hook_mio::v1_0::Signals>,
     shutdown: ShutdownHandle,
     settings: Settings,
-    handlers: Vec<(String, Box<dyn AppHandler>)>,
+    handlers: Vec<(String, Box<dyn AppHandler + Send>)>,
     hub: Hub,
     clients: Vec<Option<Client>>,
     free: Vec<usize>,
@@ -155,7 +156,10 @@ impl std::fmt::Display for StartError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Bind { what, addr, error } if error.kind() == io::ErrorKind::AddrInUse => {
-                write!(f, "cannot listen for {what} on {addr}: address already in use")
+                write!(
+                    f,
+                    "cannot listen for {what} on {addr}: address already in use"
+                )
             }
             Self::Bind { what, addr, error } => {
                 write!(f, "cannot listen for {what} on {addr}: {error}")
@@ -170,16 +174,13 @@ impl std::error::Error for StartError {}
 impl Server {
     pub(crate) fn bind(
         settings: Settings,
-        handlers: Vec<(String, Box<dyn AppHandler>)>,
+        handlers: Vec<(String, Box<dyn AppHandler + Send>)>,
         hub: Hub,
     ) -> Result<Self, StartError> {
         let poll = Poll::new().map_err(StartError::Setup)?;
         let bind = |what: &'static str, addr: SocketAddr, token: Token| {
-            let mut l = TcpListener::bind(addr).map_err(|error| StartError::Bind {
-                what,
-                addr,
-                error,
-            })?;
+            let mut l =
+                TcpListener::bind(addr).map_err(|error| StartError::Bind { what, addr, error })?;
             poll.registry()
                 .register(&mut l, token, Interest::READABLE)
                 .map_err(StartError::Setup)?;
@@ -314,7 +315,6 @@ impl Server {
                             self.shutdown.flag.store(true, Ordering::SeqCst);
                         }
                     }
-                    WAKER => {}
                     Token(t) if t >= FIRST_CLIENT => {
                         let idx = t - FIRST_CLIENT;
                         if event.is_readable() || event.is_read_closed() || event.is_error() {
@@ -338,11 +338,11 @@ impl Server {
             self.fire_timers(now);
             self.route_app_events();
             self.flush_dirty();
-            if let Some(t) = next_stats {
-                if now >= t {
-                    self.log_stats();
-                    next_stats = self.settings.stats_interval_ms.map(|i| now + i);
-                }
+            if let Some(t) = next_stats
+                && now >= t
+            {
+                self.log_stats();
+                next_stats = self.settings.stats_interval_ms.map(|i| now + i);
             }
             if let Some(deadline) = self.stopping {
                 if self.counters.connections_current == 0 {
@@ -527,9 +527,16 @@ impl Server {
                         return;
                     };
                     debug!(peer = %c.peer, method = %req.method, path = %req.path, status = resp.status, "HTTP");
-                    c.reason = Some(format!("HTTP {} {} -> {}", req.method, req.path, resp.status));
-                    c.conn
-                        .respond(resp.status, resp.content_type, &resp.body, req.method == "HEAD");
+                    c.reason = Some(format!(
+                        "HTTP {} {} -> {}",
+                        req.method, req.path, resp.status
+                    ));
+                    c.conn.respond(
+                        resp.status,
+                        resp.content_type,
+                        &resp.body,
+                        req.method == "HEAD",
+                    );
                 }
                 ServerEvent::Open(route) => {
                     self.counters.websocket_current += 1;
@@ -606,11 +613,11 @@ impl Server {
     }
 
     fn mark_dirty(&mut self, idx: usize) {
-        if let Some(c) = self.clients.get_mut(idx).and_then(Option::as_mut) {
-            if !c.dirty {
-                c.dirty = true;
-                self.dirty.push(idx);
-            }
+        if let Some(c) = self.clients.get_mut(idx).and_then(Option::as_mut)
+            && !c.dirty
+        {
+            c.dirty = true;
+            self.dirty.push(idx);
         }
     }
 
@@ -641,8 +648,7 @@ impl Server {
         if t != c.armed {
             c.armed = t;
             if let Some(t) = t {
-                self.timers
-                    .push(std::cmp::Reverse((t, idx, c.generation)));
+                self.timers.push(std::cmp::Reverse((t, idx, c.generation)));
             }
         }
     }
@@ -682,17 +688,18 @@ impl Server {
                     self.hub.transport_closed(id);
                 }
             }
-            if c.pending.is_empty() {
-                if let Some(b) = c.conn.poll_transmit() {
-                    c.pending = b;
-                }
+            if c.pending.is_empty()
+                && let Some(b) = c.conn.poll_transmit()
+            {
+                c.pending = b;
             }
             if c.pending.is_empty() {
                 break;
             }
             match c.stream.write(&c.pending) {
                 Ok(0) => {
-                    c.reason.get_or_insert_with(|| "write returned 0".to_owned());
+                    c.reason
+                        .get_or_insert_with(|| "write returned 0".to_owned());
                     self.close_client(idx);
                     return;
                 }
@@ -733,7 +740,8 @@ impl Server {
                     .registry()
                     .reregister(&mut c.stream, Token(FIRST_CLIENT + idx), interest)
             {
-                c.reason.get_or_insert_with(|| format!("reregister failed: {e}"));
+                c.reason
+                    .get_or_insert_with(|| format!("reregister failed: {e}"));
                 self.close_client(idx);
                 return;
             }

@@ -7,7 +7,9 @@ use std::fmt;
 use bytes::{Bytes, BytesMut};
 use stompbox_stomp::{Command, Frame, Limits, ParseError, Parser, Version};
 use stompbox_upgrade::{ClientEvent as HsEvent, ClientHandshake, ClientRequest, ClientState};
-use stompbox_ws::{CloseCode, Connection as WsConnection, Event as WsEvent, MaskSource, MessageKind};
+use stompbox_ws::{
+    CloseCode, Connection as WsConnection, Event as WsEvent, MaskSource, MessageKind,
+};
 
 use crate::server::STOMP_SUBPROTOCOLS;
 
@@ -53,7 +55,7 @@ pub enum ClientEvent {
 }
 
 enum Layer {
-    Handshake(ClientHandshake, Box<dyn MaskSource + Send>),
+    Handshake(Box<ClientHandshake>, Box<dyn MaskSource + Send>),
     WebSocket(Box<WsConnection>),
     Raw,
     Done,
@@ -103,9 +105,11 @@ impl ClientConnection {
         let request = ClientRequest::new(host, path).protocols(&STOMP_SUBPROTOCOLS);
         let mut c = Self::with_layer(host, Layer::Done);
         match ClientHandshake::new(&request, nonce, stompbox_upgrade::Limits::default()) {
-            Ok(hs) => c.layer = Layer::Handshake(hs, Box::new(masks)),
+            Ok(hs) => c.layer = Layer::Handshake(Box::new(hs), Box::new(masks)),
             Err(e) => {
-                c.fail(ClientError::Handshake(format!("cannot build the request: {e}")));
+                c.fail(ClientError::Handshake(format!(
+                    "cannot build the request: {e}"
+                )));
             }
         }
         c
@@ -189,9 +193,10 @@ impl ClientConnection {
     pub fn send_frame(&mut self, frame: &Frame) {
         let mut buf = BytesMut::new();
         if stompbox_stomp::encode(frame, self.version, &mut buf).is_err() {
-            self.events.push_back(ClientEvent::Error(ClientError::Handshake(
-                "frame cannot be encoded for this STOMP version".into(),
-            )));
+            self.events
+                .push_back(ClientEvent::Error(ClientError::Handshake(
+                    "frame cannot be encoded for this STOMP version".into(),
+                )));
             return;
         }
         self.send_raw(buf.freeze());
@@ -379,11 +384,11 @@ impl ClientConnection {
             match self.parser.parse(&mut self.input) {
                 Ok(Some(frame)) => {
                     self.note_heartbeats();
-                    if frame.command() == Command::Connected {
-                        if let Some(v) = frame.header("version").and_then(Version::parse) {
-                            self.version = v;
-                            self.parser.set_version(v);
-                        }
+                    if frame.command() == Command::Connected
+                        && let Some(v) = frame.header("version").and_then(Version::parse)
+                    {
+                        self.version = v;
+                        self.parser.set_version(v);
                     }
                     self.events.push_back(ClientEvent::Frame(frame));
                 }

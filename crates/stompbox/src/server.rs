@@ -113,7 +113,11 @@ impl ConnectionConfig {
         if self.allowed_origins.is_empty() {
             return true;
         }
-        origin.is_some_and(|o| self.allowed_origins.iter().any(|a| a.eq_ignore_ascii_case(o)))
+        origin.is_some_and(|o| {
+            self.allowed_origins
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case(o))
+        })
     }
 }
 
@@ -135,7 +139,7 @@ pub enum ServerEvent {
 }
 
 enum Layer {
-    Handshake(ServerHandshake),
+    Handshake(Box<ServerHandshake>),
     WebSocket(Box<WsConnection>, Route),
     Raw,
     /// An HTTP response or a rejection is queued; nothing more is read.
@@ -187,7 +191,7 @@ impl ServerConnection {
     pub fn websocket(config: &Arc<ConnectionConfig>, now_ms: u64) -> Self {
         let mut hs = ServerHandshake::new(config.upgrade);
         hs.handle_timeout(now_ms);
-        Self::with_layer(config, Transport::WebSocket, Layer::Handshake(hs))
+        Self::with_layer(config, Transport::WebSocket, Layer::Handshake(Box::new(hs)))
     }
 
     /// A connection accepted on a raw STOMP/TCP listener.
@@ -364,8 +368,10 @@ impl ServerConnection {
                 } else {
                     MessageKind::Binary
                 };
-                if let Err(e) = ws.send_bytes(kind, msg) {
-                    if !matches!(e, stompbox_ws::SendError::Closed) {
+                if let Err(e) = ws.send_bytes(kind, msg)
+                    && !matches!(e, stompbox_ws::SendError::Closed)
+                {
+                    {
                         // Output full: the host let the buffer grow past its bound.
                         let _ = ws.close(Some(CloseCode::POLICY), "output limit");
                         self.events
@@ -466,12 +472,12 @@ impl ServerConnection {
     }
 
     fn finish_handshake_output(&mut self) {
-        if let Layer::Handshake(hs) = &mut self.layer {
-            if let Some(v) = hs.poll_transmit_vec() {
-                let b = Bytes::from(v);
-                self.out_len += b.len();
-                self.out.push_back(b);
-            }
+        if let Layer::Handshake(hs) = &mut self.layer
+            && let Some(v) = hs.poll_transmit_vec()
+        {
+            let b = Bytes::from(v);
+            self.out_len += b.len();
+            self.out.push_back(b);
         }
         self.layer = Layer::Done;
         self.finished = true;
@@ -513,8 +519,9 @@ impl ServerConnection {
                 if !self.config.origin_allowed(req.origin()) {
                     let _ = hs.reject(stompbox_upgrade::RequestError::ForbiddenOrigin);
                     let origin = req.origin().unwrap_or("(none)").to_owned();
-                    self.events
-                        .push_back(ServerEvent::Rejected(format!("origin {origin} not allowed")));
+                    self.events.push_back(ServerEvent::Rejected(format!(
+                        "origin {origin} not allowed"
+                    )));
                     self.finish_handshake_output();
                     return;
                 }
@@ -595,7 +602,13 @@ impl ServerConnection {
 fn error_frame(message: &str) -> Bytes {
     let clean: String = message
         .chars()
-        .map(|c| if c == '\n' || c == '\r' || c == ':' { ' ' } else { c })
+        .map(|c| {
+            if c == '\n' || c == '\r' || c == ':' {
+                ' '
+            } else {
+                c
+            }
+        })
         .collect();
     Bytes::from(format!("ERROR\nmessage:{clean}\n\n\0"))
 }
