@@ -41,7 +41,7 @@
 //!     while let Some(event) = server.poll_event() {
 //!         match event {
 //!             ServerEvent::Open(_) => {
-//!                 session = Some(broker.open_session(Default::default(), 0).unwrap());
+//!                 session = Some(broker.open_session(stompbox::broker::TransportInfo::default(), 0).unwrap());
 //!             }
 //!             ServerEvent::Stomp(bytes) => {
 //!                 broker.handle_read(session.unwrap(), &bytes, 0).unwrap();
