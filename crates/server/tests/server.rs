@@ -470,3 +470,33 @@ fn binary_stops_gracefully_on_sigterm() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn tighter_limit_before_connect_is_accepted() {
+    // 1 MiB messages are fine after CONNECT, but the first frame may not exceed 64 KiB.
+    let s = Running::demo();
+    let mut c = Client::websocket(s.http);
+    c.frame(
+        Command::Connect,
+        &[("accept-version", "1.2"), ("host", "x")],
+        &vec![b'x'; 100 * 1024],
+    );
+    let err = c.until("ERROR", |f| f.command() == Command::Error);
+    assert!(err.header("message").is_some());
+    c.until_closed();
+    // After CONNECT, a 512 KiB message passes.
+    let mut ok = Client::websocket(s.http);
+    ok.connect(&[]);
+    ok.frame(
+        Command::Subscribe,
+        &[("id", "1"), ("destination", "/user/queue/echo")],
+        b"",
+    );
+    ok.frame(
+        Command::Send,
+        &[("destination", "/app/echo")],
+        &vec![b'y'; 512 * 1024],
+    );
+    let m = ok.until("big echo", |f| f.command() == Command::Message);
+    assert_eq!(m.body().len(), 512 * 1024);
+}

@@ -97,7 +97,11 @@ impl ConnectionConfig {
     fn ws_config(&self, route: &Route) -> stompbox_ws::Config {
         let c = stompbox_ws::Config::default().close_timeout_ms(self.close_timeout_ms);
         match route {
+            // Streaming: STOMP is a byte stream, so pieces of a message go to the STOMP parser
+            // as they arrive; no whole message is buffered here, and the broker's smaller
+            // limits before CONNECT apply to the first bytes already.
             Route::Stomp { .. } => c
+                .streaming(true)
                 .max_frame_size(self.max_frame)
                 .max_message_size(self.max_message)
                 .max_output_buffer(self.max_output.max(2 * self.max_message)),
