@@ -93,7 +93,9 @@ fn bench_parse(c: &mut Criterion, name: &str, frames: &[Vec<u8>], server_frames:
     let mut g = c.benchmark_group(format!("stomp_{name}_parse"));
     g.throughput(Throughput::Elements(N as u64));
     g.sample_size(10);
-    g.bench_function("memchr_nul_scan", |b| b.iter(|| memchr_nul(black_box(&input))));
+    g.bench_function("memchr_nul_scan", |b| {
+        b.iter(|| memchr_nul(black_box(&input)))
+    });
     g.bench_function("stompbox", |b| {
         b.iter_batched(
             || BytesMut::from(&input[..]),
@@ -184,7 +186,9 @@ fn bench_encode_s1(c: &mut Criterion) {
     let mut g = c.benchmark_group("stomp_s1_encode");
     g.throughput(Throughput::Elements(N as u64));
     g.sample_size(10);
-    g.bench_function("stompbox", |b| b.iter(|| encode_stompbox(black_box(&frames))));
+    g.bench_function("stompbox", |b| {
+        b.iter(|| encode_stompbox(black_box(&frames)))
+    });
     let body = body();
     let body_str = String::from_utf8(body.clone()).unwrap();
     let rs_frames: Vec<stomp_rs::protocol::Frame<stomp_rs::protocol::ServerCommand>> = (0..N)
@@ -242,7 +246,9 @@ fn bench_encode_s2(c: &mut Criterion) {
     let mut g = c.benchmark_group("stomp_s2_encode");
     g.throughput(Throughput::Elements(N as u64));
     g.sample_size(10);
-    g.bench_function("stompbox", |b| b.iter(|| encode_stompbox(black_box(&frames))));
+    g.bench_function("stompbox", |b| {
+        b.iter(|| encode_stompbox(black_box(&frames)))
+    });
     let body = body();
     g.bench_function("async-stomp", |b| {
         b.iter_batched(
@@ -252,7 +258,10 @@ fn bench_encode_s2(c: &mut Criterion) {
                         content: async_stomp::client::ToServer::Send {
                             destination: "/queue/orders".to_string(),
                             transaction: None,
-                            headers: Some(vec![("content-type".to_string(), "text/plain".to_string())]),
+                            headers: Some(vec![(
+                                "content-type".to_string(),
+                                "text/plain".to_string(),
+                            )]),
                             body: Some(body.clone()),
                         },
                         extra_headers: vec![],
@@ -274,10 +283,13 @@ fn bench_encode_s2(c: &mut Criterion) {
     let rs_frames: Vec<stomp_rs::protocol::Frame<stomp_rs::protocol::ClientCommand>> = (0..N)
         .map(|_| stomp_rs::protocol::Frame {
             command: stomp_rs::protocol::ClientCommand::Send,
-            headers: [("destination", "/queue/orders"), ("content-type", "text/plain")]
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            headers: [
+                ("destination", "/queue/orders"),
+                ("content-type", "text/plain"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
             body: body_str.clone(),
         })
         .collect();
