@@ -148,6 +148,7 @@ pub struct Parser {
     content_length: Option<usize>,
     scanned: usize,
     needs_decode: bool,
+    plain: bool,
     heartbeats: u64,
     error: Option<ParseError>,
 }
@@ -168,6 +169,7 @@ impl Parser {
             content_length: None,
             scanned: 0,
             needs_decode: false,
+            plain: false,
             heartbeats: 0,
             error: None,
         }
@@ -301,27 +303,36 @@ impl Parser {
     fn parse_headers(&mut self, buf: &BytesMut) -> Result<bool, ParseError> {
         let limits = self.limits;
         let mut missing_blank_line = false;
-        loop {
-            let start = self.line_start;
-            let rest = buf.get(start..).unwrap_or(&[]);
-            if rest.first() == Some(&0) {
-                // Lenient: NUL where a header line should start ends the frame with an empty
-                // body (the spec's own DISCONNECT and RECEIPT examples omit the blank line).
-                self.body_start = start;
-                missing_blank_line = true;
-                break;
+        let mut complete = false;
+        let mut line_start = self.line_start;
+        if buf.get(line_start) == Some(&0) {
+            // Lenient: NUL where a header line should start ends the frame with an empty
+            // body (the spec's own DISCONNECT and RECEIPT examples omit the blank line).
+            self.body_start = line_start;
+            missing_blank_line = true;
+            complete = true;
+        }
+        let base = line_start;
+        let mut colon: Option<usize> = None;
+        let mut extra_colon = false;
+        // One SIMD scan for both line ends and colons over the rest of the head.
+        let hay = if complete {
+            &[][..]
+        } else {
+            buf.get(base..).unwrap_or(&[])
+        };
+        for pos in memchr::memchr2_iter(b'\n', b':', hay) {
+            let i = base + pos;
+            if buf[i] == b':' {
+                if colon.is_none() {
+                    colon = Some(i);
+                } else {
+                    extra_colon = true;
+                }
+                continue;
             }
-            let Some(n) = memchr::memchr(b'\n', rest) else {
-                if rest.len() > limits.max_header_line {
-                    return Err(ParseError::HeaderLineTooLong);
-                }
-                if buf.len() > limits.max_head_bytes {
-                    return Err(ParseError::HeadTooLarge);
-                }
-                return Ok(false);
-            };
-            let eol = start + n;
-            let content_end = if n > 0 && buf[eol - 1] == b'\r' {
+            let eol = i;
+            let content_end = if eol > line_start && buf[eol - 1] == b'\r' {
                 eol - 1
             } else {
                 eol
@@ -329,40 +340,67 @@ impl Parser {
             if eol + 1 > limits.max_head_bytes {
                 return Err(ParseError::HeadTooLarge);
             }
-            if content_end == start {
+            if content_end == line_start {
                 self.body_start = eol + 1;
+                complete = true;
                 break;
             }
-            if content_end - start > limits.max_header_line {
+            if content_end - line_start > limits.max_header_line {
                 return Err(ParseError::HeaderLineTooLong);
             }
             if self.spans.len() >= limits.max_headers {
                 return Err(ParseError::TooManyHeaders);
             }
-            let line = &buf[start..content_end];
-            let colon = memchr::memchr(b':', line).ok_or(ParseError::MissingColon)?;
-            if colon == 0 {
+            let c = match colon {
+                Some(c) if c < content_end => c,
+                _ => return Err(ParseError::MissingColon),
+            };
+            if c == line_start {
                 return Err(ParseError::EmptyHeaderName);
             }
             self.spans.push(Span {
-                start: start as u32,
-                name_end: (start + colon) as u32,
-                value_start: (start + colon + 1) as u32,
+                start: line_start as u32,
+                name_end: c as u32,
+                value_start: (c + 1) as u32,
                 end: content_end as u32,
             });
-            self.line_start = eol + 1;
+            line_start = eol + 1;
+            colon = None;
+            if buf.get(line_start) == Some(&0) {
+                self.body_start = line_start;
+                missing_blank_line = true;
+                complete = true;
+                break;
+            }
+        }
+        self.line_start = line_start;
+        if !complete {
+            if buf.len() - line_start > limits.max_header_line {
+                return Err(ParseError::HeaderLineTooLong);
+            }
+            if buf.len() > limits.max_head_bytes {
+                return Err(ParseError::HeadTooLarge);
+            }
+            return Ok(false);
         }
         // The whole head is here: validate it once.
         let region = &buf[self.headers_start..self.body_start];
         if simdutf8::basic::from_utf8(region).is_err() {
             return Err(ParseError::InvalidUtf8);
         }
-        if memchr::memchr(b'\r', region).is_some() {
-            check_cr(region)?;
+        self.needs_decode = false;
+        // Resumed scans may have missed colons of earlier lines: only a one-pass head is
+        // known to be plain.
+        self.plain = !extra_colon && base == self.headers_start;
+        if memchr::memchr2(b'\r', b'\\', region).is_some() {
+            self.plain = false;
+            if memchr::memchr(b'\r', region).is_some() {
+                check_cr(region)?;
+            }
+            self.needs_decode = self.command.escapes_headers()
+                && self.version != Version::V1_0
+                && memchr::memchr(b'\\', region).is_some();
         }
-        self.needs_decode = self.command.escapes_headers()
-            && self.version != Version::V1_0
-            && memchr::memchr(b'\\', region).is_some();
         self.content_length = None;
         for s in self.spans.iter().filter(|_| !missing_blank_line) {
             if &buf[s.start as usize..s.name_end as usize] == b"content-length" {
@@ -410,16 +448,17 @@ impl Parser {
         let body = whole.slice(body_start..body_end);
         self.phase = Phase::Start;
         let mut spans = core::mem::take(&mut self.spans);
-        let head = if self.needs_decode {
-            decode_head(&whole, &mut spans, self.version)?
+        let (head, plain) = if self.needs_decode {
+            (decode_head(&whole, &mut spans, self.version)?, false)
         } else {
-            whole
+            (whole, self.plain)
         };
         Ok(Some(Frame {
             command: self.command,
             head,
             spans,
             body,
+            plain,
         }))
     }
 }
