@@ -15,6 +15,9 @@ use crate::mask::apply_mask;
 /// is still in L1/L2 cache right after the copy.
 const UNMASK_PIECE: usize = 16 * 1024;
 
+/// Frames with payloads up to this size are encoded on the stack and appended in one copy.
+const SMALL_FRAME: usize = 128;
+
 /// Server-role `Bytes` payloads at least this large are queued for transmission without a
 /// copy (as their own output segment).
 const ZERO_COPY_MIN: usize = 2048;
@@ -414,9 +417,29 @@ impl Connection {
         if self.close_received || self.transport_gone || self.timed_out {
             return Ok(());
         }
-        self.buf.reserve(input.len());
         while !input.is_empty() {
             match self.recv {
+                Recv::Header if self.hdr_len == 0 && self.msg.is_none() => {
+                    let used = self.small_frames_fast_path(input);
+                    if used > 0 {
+                        input = &input[used..];
+                        continue;
+                    }
+                    match self.whole_frame_fast_path(input) {
+                        Ok(Some(used)) => {
+                            input = &input[used..];
+                            continue;
+                        }
+                        Ok(None) => {}
+                        Err(e) => return Err(self.fail(e)),
+                    }
+                    let used = match self.read_header(input) {
+                        Ok(Some(used)) => used,
+                        Ok(None) => break,
+                        Err(e) => return Err(self.fail(e)),
+                    };
+                    input = &input[used..];
+                }
                 Recv::Header => {
                     let used = match self.read_header(input) {
                         Ok(Some(used)) => used,
@@ -444,6 +467,96 @@ impl Connection {
             self.flush_stream();
         }
         Ok(())
+    }
+
+    /// Whether `h` is a whole unfragmented text or binary frame that this connection accepts
+    /// as is: no reserved bits, masked as the role requires, within the limits.
+    #[inline]
+    fn plain_message_frame(&self, h: &FrameHeader) -> bool {
+        matches!(h.opcode, OpCode::Text | OpCode::Binary)
+            && h.fin
+            && !(h.rsv1 || h.rsv2 || h.rsv3)
+            && h.mask.is_some() == (self.role == Role::Server)
+            && h.payload_len <= self.config.max_frame_size as u64
+            && h.payload_len <= self.config.max_message_size as u64
+            && !self.config.streaming
+    }
+
+    /// Many small messages: finds the run of whole, plain small frames at the start of
+    /// `input`, copies that run into the receive buffer with one copy, then unmasks, validates
+    /// and splits each payload off in place. Returns the bytes used (0: not applicable).
+    #[inline]
+    fn small_frames_fast_path(&mut self, input: &[u8]) -> usize {
+        /// Frames up to this payload size take this path; larger ones are copied one by one.
+        const SMALL: u64 = 4096;
+        let mut end = 0;
+        while let Ok(Status::Complete((h, n))) = FrameHeader::decode(&input[end..]) {
+            if h.payload_len > SMALL
+                || !self.plain_message_frame(&h)
+                || h.payload_len > (input.len() - end - n) as u64
+            {
+                break;
+            }
+            end += n + h.payload_len as usize;
+        }
+        if end == 0 {
+            return 0;
+        }
+        self.buf.extend_from_slice(&input[..end]);
+        while let Ok(Status::Complete((h, n))) = FrameHeader::decode(&self.buf) {
+            let len = h.payload_len as usize;
+            self.buf.advance(n);
+            if let Some(key) = h.mask {
+                apply_mask(&mut self.buf[..len], key, 0);
+            }
+            if h.opcode == OpCode::Text && utf8_prefix(&self.buf[..len]).ok() != Some(len) {
+                // Not valid: leave the rest to the general path, which fails the connection
+                // at exactly this frame.
+                let consumed = end - self.buf.len();
+                self.buf.clear();
+                return consumed - n;
+            }
+            let data = self.buf.split_to(len).freeze();
+            self.events.push_back(if h.opcode == OpCode::Text {
+                Event::Text(data)
+            } else {
+                Event::Binary(data)
+            });
+            if self.buf.is_empty() {
+                break;
+            }
+        }
+        end
+    }
+
+    /// The common case in one step: `input` starts with a whole unfragmented text or binary
+    /// frame, valid for this role and within the limits, and no message is in progress.
+    /// Returns the bytes used, or `None` to take the general path (which also reports errors).
+    #[inline]
+    fn whole_frame_fast_path(&mut self, input: &[u8]) -> Result<Option<usize>, ProtocolError> {
+        let Ok(Status::Complete((h, n))) = FrameHeader::decode(input) else {
+            return Ok(None);
+        };
+        let kind = match h.opcode {
+            OpCode::Text => MessageKind::Text,
+            OpCode::Binary => MessageKind::Binary,
+            _ => return Ok(None),
+        };
+        let len = h.payload_len;
+        if !self.plain_message_frame(&h) || len > (input.len() - n) as u64 {
+            return Ok(None);
+        }
+        let payload = &input[n..n + len as usize];
+        copy_unmasked(&mut self.buf, payload, h.mask, 0);
+        if kind == MessageKind::Text && utf8_prefix(&self.buf)? != self.buf.len() {
+            return Err(ProtocolError::InvalidUtf8);
+        }
+        let data = self.buf.split().freeze();
+        self.events.push_back(match kind {
+            MessageKind::Text => Event::Text(data),
+            MessageKind::Binary => Event::Binary(data),
+        });
+        Ok(Some(n + len as usize))
     }
 
     /// Reads (the rest of) a frame header from `input`; `Ok(None)` if `input` ended first
@@ -532,6 +645,9 @@ impl Connection {
             if msg.fragments > self.config.max_fragments {
                 return Err(ProtocolError::TooManyFragments);
             }
+            // Room for the whole payload at once (it is within `max_frame_size`), so it is
+            // copied exactly once as it arrives.
+            self.buf.reserve(h.payload_len as usize);
         }
         self.recv = Recv::Payload {
             remaining: h.payload_len,
@@ -991,9 +1107,20 @@ impl Connection {
             payload_len: payload.len() as u64,
         };
         let (h, n) = header.to_bytes();
-        self.staging.reserve(n + payload.len());
-        self.staging.extend_from_slice(&h[..n]);
-        copy_unmasked(&mut self.staging, payload, mask, 0);
+        if payload.len() <= SMALL_FRAME {
+            // Header and masked payload assembled on the stack, appended with one copy.
+            let mut frame = [0u8; MAX_HEADER_LEN + SMALL_FRAME];
+            frame[..n].copy_from_slice(&h[..n]);
+            frame[n..n + payload.len()].copy_from_slice(payload);
+            if let Some(key) = mask {
+                apply_mask(&mut frame[n..n + payload.len()], key, 0);
+            }
+            self.staging.extend_from_slice(&frame[..n + payload.len()]);
+        } else {
+            self.staging.reserve(n + payload.len());
+            self.staging.extend_from_slice(&h[..n]);
+            copy_unmasked(&mut self.staging, payload, mask, 0);
+        }
         self.pending += n + payload.len();
     }
 

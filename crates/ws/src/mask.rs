@@ -1,12 +1,8 @@
 //! WebSocket payload masking (RFC 6455 section 5.3).
 //!
-//! Safe code only: the buffer is processed as 64-byte arrays XORed with a 64-byte repetition
-//! of the (rotated) key, a loop shape LLVM turns into full-width vector XORs at any alignment
-//! (unaligned vector loads and stores), so it runs at memory speed. The tail uses 8-byte words
-//! and then single bytes.
-
-/// Width of the vectorised block.
-const BLOCK: usize = 64;
+//! Safe code only: the buffer is processed as 8-byte words XORed with the (rotated) key
+//! repeated, a loop shape LLVM turns into full-width vector XORs at any alignment (unaligned
+//! vector loads and stores), so it runs at memory speed; the last 0-7 bytes go one by one.
 
 /// XORs `buf` in place with the 4-byte masking `key`, starting at byte `offset` of the
 /// frame's payload (so a payload can be (un)masked in pieces: pass the number of payload bytes
@@ -30,32 +26,18 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
         key[(rot + 2) & 3],
         key[(rot + 3) & 3],
     ];
-    if buf.len() < 16 {
-        for (i, b) in buf.iter_mut().enumerate() {
-            *b ^= key[i & 3];
-        }
-        return;
-    }
-    let mut wide = [0u8; BLOCK];
-    for (i, w) in wide.iter_mut().enumerate() {
-        *w = key[i & 3];
-    }
-    let (blocks, rest) = buf.as_chunks_mut::<BLOCK>();
-    for block in blocks {
-        for (b, k) in block.iter_mut().zip(wide.iter()) {
-            *b ^= *k;
-        }
-    }
-    // BLOCK is a multiple of 4, so the key phase of `rest` starts at 0 again.
+    // 8-byte words XORed with the key repeated twice: a map over fixed-size arrays that LLVM
+    // vectorises to full-width vector XORs (unaligned loads/stores, so any alignment works).
+    // Every word starts at a multiple of 4 bytes, so the key phase never changes.
     let word = u64::from_ne_bytes([
         key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
     ]);
-    let (words, tail) = rest.as_chunks_mut::<8>();
+    let (words, tail) = buf.as_chunks_mut::<8>();
     for w in words {
         *w = (u64::from_ne_bytes(*w) ^ word).to_ne_bytes();
     }
-    for (i, b) in tail.iter_mut().enumerate() {
-        *b ^= key[i & 3];
+    for (b, k) in tail.iter_mut().zip(key.iter().cycle()) {
+        *b ^= *k;
     }
 }
 
