@@ -3,6 +3,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
@@ -29,6 +30,26 @@ impl SessionId {
 impl fmt::Display for SessionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "s{}", self.0)
+    }
+}
+
+/// Hashes session ids (assigned by the broker, never chosen by a peer) with one multiply.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
 }
 
@@ -211,6 +232,9 @@ pub enum PublishError {
     TooManyQueues,
     /// No such session.
     UnknownSession(SessionId),
+    /// The message (this many bytes of body) could never fit a session's output bound
+    /// (more than half of [`Config::max_output_bytes`]).
+    TooLarge(usize),
 }
 
 impl fmt::Display for PublishError {
@@ -221,6 +245,7 @@ impl fmt::Display for PublishError {
             PublishError::QueueFull(d) => write!(f, "queue full: {d}"),
             PublishError::TooManyQueues => f.write_str("queue limit reached"),
             PublishError::UnknownSession(id) => write!(f, "unknown session {id}"),
+            PublishError::TooLarge(n) => write!(f, "message too large for delivery: {n} bytes"),
         }
     }
 }
@@ -351,7 +376,7 @@ impl Fatal {
 pub struct Broker {
     config: Config,
     auth: Box<dyn Authenticator>,
-    sessions: HashMap<SessionId, Session>,
+    sessions: HashMap<SessionId, Session, BuildHasherDefault<IdHasher>>,
     next_session: u64,
     next_delivery: u64,
     topics: Index<SubKey>,
@@ -395,7 +420,7 @@ impl Broker {
         Broker {
             config,
             auth: Box::new(auth),
-            sessions: HashMap::new(),
+            sessions: HashMap::default(),
             next_session: 1,
             next_delivery: 1,
             topics: Index::new(sep),
@@ -494,7 +519,10 @@ impl Broker {
         Ok(())
     }
 
-    /// The next session with output queued (each listed once until its output is drained).
+    /// The next session with output queued. A session is listed once each time output is
+    /// queued for it while it was not listed; a host that stops draining a session early
+    /// (its socket is full) keeps it on its own write list and calls
+    /// [`Broker::poll_transmit`] again when writable ([`Broker::has_output`] tells).
     pub fn poll_ready(&mut self) -> Option<SessionId> {
         while let Some(id) = self.ready.pop_front() {
             if let Some(s) = self.sessions.get_mut(&id) {
@@ -654,8 +682,10 @@ impl Broker {
         }
         self.check_destination(destination)
             .map_err(PublishError::InvalidDestination)?;
+        let body = body.into();
+        self.check_size(&body)?;
         self.stats.messages_published += 1;
-        let msg = Msg::new(destination.into(), owned_headers(headers), body.into());
+        let msg = Msg::new(destination.into(), owned_headers(headers), body);
         let n = self.deliver_to_session_matching(session, &msg, destination);
         self.pump_dirty();
         Ok(n)
@@ -674,8 +704,10 @@ impl Broker {
         let full = format!("{}{}", self.user_prefix(), destination);
         self.check_destination(&full)
             .map_err(PublishError::InvalidDestination)?;
+        let body = body.into();
+        self.check_size(&body)?;
         self.stats.messages_published += 1;
-        let msg = Msg::new(full.clone().into(), owned_headers(headers), body.into());
+        let msg = Msg::new(full.clone().into(), owned_headers(headers), body);
         let n = self.deliver_to_user(user, &msg, &full);
         self.pump_dirty();
         Ok(n)
@@ -747,9 +779,14 @@ impl Broker {
         } else {
             s.proto.poll_timeout()
         };
-        if t != s.timer {
-            s.timer = t;
-            if let Some(at) = t {
+        // `s.timer` is the wake-up scheduled in the heap. A later deadline keeps the earlier
+        // wake-up (it re-arms when it fires), so the heap holds about one entry per session
+        // however often output moves the heart-beat deadline.
+        match (t, s.timer) {
+            (None, _) => s.timer = None,
+            (Some(at), Some(cur)) if cur <= at => {}
+            (Some(at), _) => {
+                s.timer = Some(at);
                 self.timers.push(Reverse((at, id)));
             }
         }
@@ -934,6 +971,15 @@ impl Broker {
             }
             Inbound::Disconnect { .. } => Ok(()),
         }
+    }
+
+    /// A body that could never fit half a session's output bound is refused up front (it
+    /// would otherwise disconnect every subscriber as a slow consumer).
+    fn check_size(&self, body: &Bytes) -> Result<(), PublishError> {
+        if body.len() > self.config.max_output_bytes / 2 {
+            return Err(PublishError::TooLarge(body.len()));
+        }
+        Ok(())
     }
 
     fn check_destination(&self, dest: &str) -> Result<(), String> {
@@ -1186,6 +1232,7 @@ impl Broker {
     ) -> Result<usize, PublishError> {
         self.check_destination(destination)
             .map_err(PublishError::InvalidDestination)?;
+        self.check_size(&body)?;
         let sep = self.config.separator;
         match self.config.kind(destination) {
             Kind::App | Kind::Unknown => {
@@ -1600,4 +1647,37 @@ fn count_out(stats: &mut Stats, t: &Transmit) {
 fn broker_is_send() {
     fn is_send<T: Send>() {}
     is_send::<Broker>();
+}
+
+#[cfg(test)]
+#[test]
+fn timer_heap_stays_small_under_traffic() {
+    let mut b = Broker::new(Config {
+        heart_beat: (1_000, 1_000),
+        ..Config::default()
+    });
+    let p = b
+        .open_session(TransportInfo::default(), 0)
+        .expect("session");
+    let c = b
+        .open_session(TransportInfo::default(), 0)
+        .expect("session");
+    let connect = b"CONNECT\naccept-version:1.2\nheart-beat:1000,1000\n\n\0";
+    b.handle_read(p, connect, 0).expect("open");
+    b.handle_read(c, connect, 0).expect("open");
+    b.handle_read(c, b"SUBSCRIBE\nid:0\ndestination:/topic/t\n\n\0", 0)
+        .expect("open");
+    for now in 1..2_000u64 {
+        b.handle_read(p, b"SEND\ndestination:/topic/t\n\nx\0", now)
+            .expect("open");
+        b.handle_read(c, b"\n", now).expect("open");
+        while let Some(id) = b.poll_ready() {
+            while b.poll_transmit(id).is_some() {}
+        }
+        if b.poll_timeout().is_some_and(|t| t <= now) {
+            b.handle_timeout(now);
+        }
+    }
+    assert!(b.timers.len() <= 8, "heap entries: {}", b.timers.len());
+    assert_eq!(b.stats().heartbeat_timeouts, 0);
 }

@@ -39,7 +39,8 @@ pub struct Config {
     /// Maximum number of queues (destinations under a queue prefix). Default: 10,000.
     pub max_queues: usize,
     /// Maximum messages waiting in one queue; a SEND to a full queue gets an ERROR. Default:
-    /// 1,000.
+    /// 1,000. Redelivered messages are never dropped: they may take a queue above this depth
+    /// by at most what its consumers held unacknowledged.
     pub max_queue_depth: usize,
     /// Maximum unacknowledged messages per subscription in a client ack mode (a queue skips a
     /// consumer at the limit; a topic subscriber over it is a slow consumer). Default: 1,000.

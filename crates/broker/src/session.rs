@@ -332,6 +332,13 @@ impl Proto {
         };
         let receipt = f.header("receipt").map(str::to_owned);
         let transaction = f.header("transaction").map(str::to_owned);
+        if !f.body().is_empty() && !f.command().allows_body() {
+            // STOMP 1.2 "Frames and Headers": only SEND, MESSAGE and ERROR have bodies.
+            return Err(format!(
+                "{} frame must not have a body",
+                f.command().as_str()
+            ));
+        }
         Ok(match f.command() {
             Command::Send => {
                 let destination = req(&f, "destination")?;

@@ -1153,3 +1153,146 @@ fn stats_snapshot_counts_frames_and_sessions() {
     h.broker.transport_closed(p).expect("open");
     assert_eq!(h.broker.stats().sessions_current, 1);
 }
+
+#[test]
+fn client_mode_nack_is_cumulative_and_redelivers_in_order() {
+    let mut h = Host::new(Config::default());
+    let p = h.connect(None);
+    let c = h.connect(None);
+    h.subscribe(c, "0", "/queue/q", "client");
+    for b in ["a", "b", "c"] {
+        h.publish(p, "/queue/q", b);
+    }
+    let ids = ack_ids(&h.take(c));
+    h.send(c, "NACK", &[("id", &ids[1])], "");
+    // a and b come back (the only consumer), in order, redelivered; c stays owned.
+    let f = h.take(c);
+    let m = msgs(&f);
+    assert_eq!(
+        m.iter().map(|m| &m.body()[..]).collect::<Vec<_>>(),
+        vec![b"a", b"b"]
+    );
+    assert!(m.iter().all(|m| m.header("redelivered") == Some("true")));
+    assert_eq!(h.broker.stats().queues[0].unacked, 3);
+}
+
+#[test]
+fn topic_subscriber_over_max_unacked_is_a_slow_consumer() {
+    let mut h = Host::new(Config {
+        max_unacked_per_subscription: 2,
+        ..Config::default()
+    });
+    let p = h.connect(None);
+    let c = h.connect(None);
+    h.subscribe(c, "0", "/topic/t", "client");
+    for _ in 0..3 {
+        h.publish(p, "/topic/t", "x");
+    }
+    assert_eq!(h.broker.stats().slow_consumer_disconnects, 1);
+    let ev = h.take_events();
+    assert_eq!(closed(&ev), vec![CloseReason::SlowConsumer]);
+}
+
+#[test]
+fn destination_length_is_bounded() {
+    let mut h = Host::new(Config {
+        max_destination_len: 16,
+        ..Config::default()
+    });
+    let c = h.connect(None);
+    h.subscribe(c, "0", "/topic/aaaaaaaaaaaaaaaaaaaa", "auto");
+    let f = h.take(c);
+    assert!(
+        f[0].header("message")
+            .unwrap_or("")
+            .contains("invalid destination")
+    );
+    assert!(matches!(
+        h.broker.publish("/topic/aaaaaaaaaaaaaaaaaaaa", &[], "x"),
+        Err(PublishError::InvalidDestination(_))
+    ));
+}
+
+#[test]
+fn stomp_1_0_client_gets_unescaped_headers_and_no_heart_beats() {
+    let mut h = Host::new(Config::default());
+    let p = h.connect(None);
+    let c = h.open();
+    h.send(c, "CONNECT", &[], "");
+    let f = h.take(c);
+    assert_eq!(f[0].header("version"), Some("1.0"));
+    // 1.0 SUBSCRIBE without id: the destination is the id.
+    h.send(c, "SUBSCRIBE", &[("destination", "/topic/a")], "");
+    h.send(
+        p,
+        "SEND",
+        &[("destination", "/topic/a"), ("k", "a\\cb")],
+        "x",
+    );
+    let raw = String::from_utf8_lossy(&h.clients[&c].raw).into_owned();
+    assert!(raw.contains("\nk:a:b\n"), "1.0 does not escape: {raw}");
+    assert!(raw.contains("\nsubscription:/topic/a\n"));
+    assert_eq!(
+        h.broker.poll_timeout(),
+        None,
+        "no heart-beats, no CONNECT pending"
+    );
+}
+
+#[test]
+fn unsubscribe_stops_delivery_and_closing_frees_every_subscription() {
+    let mut h = Host::new(Config::default());
+    let p = h.connect(None);
+    let c = h.connect(None);
+    h.subscribe(c, "0", "/topic/a", "auto");
+    h.subscribe(c, "1", "/topic/**", "auto");
+    h.subscribe(c, "2", "/queue/q", "auto");
+    assert_eq!(h.broker.stats().subscriptions, 3);
+    h.send(c, "UNSUBSCRIBE", &[("id", "1")], "");
+    h.publish(p, "/topic/a", "x");
+    assert_eq!(
+        h.bodies(c),
+        vec!["x"],
+        "only subscription 0 remains on /topic/a"
+    );
+    h.broker.transport_closed(c).expect("open");
+    let st = h.broker.stats();
+    assert_eq!((st.subscriptions, st.topic_subscriptions), (0, 0));
+    assert!(
+        st.queues.is_empty(),
+        "an empty queue with no consumer is dropped"
+    );
+    assert_eq!(st.messages_unrouted, 0);
+    h.publish(p, "/topic/a", "y");
+    assert_eq!(h.broker.stats().messages_unrouted, 1);
+}
+
+#[test]
+fn a_message_that_cannot_fit_any_output_bound_is_refused() {
+    let mut h = Host::new(Config {
+        max_output_bytes: 1_000,
+        ..Config::default()
+    });
+    let p = h.connect(None);
+    let c = h.connect(None);
+    h.subscribe(c, "0", "/queue/q", "auto");
+    let big = "x".repeat(600);
+    assert_eq!(
+        h.broker.publish("/queue/q", &[], big.clone()),
+        Err(PublishError::TooLarge(600))
+    );
+    h.send(
+        p,
+        "SEND",
+        &[("destination", "/queue/q"), ("receipt", "r")],
+        &big,
+    );
+    let f = h.take(p);
+    assert_eq!(f[0].command(), Command::Error);
+    assert_eq!(f[0].header("receipt-id"), Some("r"));
+    assert_eq!(
+        h.broker.stats().slow_consumer_disconnects,
+        0,
+        "the consumer is untouched"
+    );
+}
