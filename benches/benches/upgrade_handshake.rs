@@ -119,7 +119,7 @@ fn handshake(c: &mut Criterion) {
         b.iter(|| stompbox_parse_and_accept(black_box(&mut out)));
     });
     g.bench_function("stompbox_server_handshake_machine", |b| {
-        b.iter(stompbox_machine)
+        b.iter(stompbox_machine);
     });
     g.bench_function("tungstenite_accept_hdr", |b| b.iter(tungstenite_accept));
     g.finish();

@@ -367,7 +367,6 @@ pub struct ClientHandshake {
     offer: Offer,
     key: Key,
     buf: Vec<u8>,
-    scanned: usize,
     state: ClientState,
     event: Option<ClientEvent>,
     transmit: Vec<u8>,
@@ -389,7 +388,6 @@ impl ClientHandshake {
             offer: Offer::new(request, key),
             key,
             buf: Vec::new(),
-            scanned: 0,
             state: ClientState::Reading,
             event: None,
             transmit,
@@ -428,14 +426,11 @@ impl ClientHandshake {
             ClientState::Upgraded => return Err(Error::Misuse(Misuse::WrongState)),
         }
         self.buf.extend_from_slice(data);
-        if head::find_head_end(&self.buf, self.scanned).is_none() {
-            self.scanned = head::resume_point(self.buf.len());
-            if self.buf.len() > self.limits.max_head_bytes {
-                return Err(self.fail(ResponseError::HeadTooLarge));
-            }
+        if !head::line_arrived(data, self.buf.len(), &self.limits) {
             return Ok(());
         }
-        match parse_response(&self.buf, &self.offer, &self.limits) {
+        let window = head::parse_window(&self.buf, &self.limits);
+        match parse_response(window, &self.offer, &self.limits) {
             Ok(Status::Complete((response, negotiated, n))) => {
                 let leftover = self.buf.split_off(n.min(self.buf.len()));
                 self.buf = Vec::new();
@@ -447,10 +442,10 @@ impl ClientHandshake {
                 }));
                 Ok(())
             }
-            Ok(Status::Partial) => {
-                self.scanned = head::resume_point(self.buf.len());
-                Ok(())
+            Ok(Status::Partial) if self.buf.len() >= self.limits.max_head_bytes => {
+                Err(self.fail(ResponseError::HeadTooLarge))
             }
+            Ok(Status::Partial) => Ok(()),
             Err(e) => Err(self.fail(e)),
         }
     }

@@ -127,6 +127,11 @@ impl UpgradeRequest {
     /// The offered subprotocols, in the client's order, over every `Sec-WebSocket-Protocol`
     /// header and comma list (each is a valid token).
     pub fn protocols(&self) -> impl Iterator<Item = &str> + '_ {
+        self.protocol_items()
+            .map(|p| core::str::from_utf8(p).unwrap_or_default())
+    }
+
+    fn protocol_items(&self) -> impl Iterator<Item = &[u8]> + '_ {
         // Usually one header: walk its value without searching the headers again.
         let single = (!self.protocols_repeated)
             .then(|| self.protocol.map(|p| p.get(&self.head.raw.buf)))
@@ -136,11 +141,11 @@ impl UpgradeRequest {
             .then(|| self.head.header_all("sec-websocket-protocol"))
             .into_iter()
             .flatten();
-        single
-            .into_iter()
-            .chain(repeated)
-            .flat_map(list_items)
-            .map(|p| core::str::from_utf8(p).unwrap_or_default())
+        single.into_iter().chain(repeated).flat_map(list_items)
+    }
+
+    fn offers_protocol(&self, protocol: &str) -> bool {
+        self.protocol_items().any(|p| p == protocol.as_bytes())
     }
 
     /// The first protocol of the server's preference list that the client offered.
@@ -148,7 +153,7 @@ impl UpgradeRequest {
         preferences
             .iter()
             .copied()
-            .find(|want| self.protocols().any(|p| p == *want))
+            .find(|want| self.offers_protocol(want))
     }
 
     /// The offered extensions with their parameters, in order, over every
@@ -170,7 +175,7 @@ impl UpgradeRequest {
             headers,
         } = accept;
         if let Some(p) = protocol
-            && !self.protocols().any(|offered| offered == p)
+            && !self.offers_protocol(p)
         {
             return Err(Misuse::ProtocolNotOffered);
         }
@@ -226,7 +231,7 @@ fn write_101(
     headers: &[(&str, &[u8])],
     out: &mut Vec<u8>,
 ) {
-    out.reserve(160);
+    out.reserve(256);
     out.extend_from_slice(
         b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ",
     );
@@ -481,6 +486,7 @@ pub struct Upgraded {
     /// The chosen subprotocol and the accepted extensions.
     pub negotiated: Negotiated,
     /// Bytes the client sent behind the head: the first WebSocket bytes. Never dropped.
+    /// (`bytes::Bytes::from(leftover)` takes it over without a copy.)
     pub leftover: Vec<u8>,
 }
 
@@ -502,7 +508,6 @@ pub struct Upgraded {
 pub struct ServerHandshake {
     limits: Limits,
     buf: Vec<u8>,
-    scanned: usize,
     head_len: usize,
     state: ServerState,
     event: Option<ServerEvent>,
@@ -523,7 +528,6 @@ impl ServerHandshake {
         ServerHandshake {
             limits,
             buf: Vec::new(),
-            scanned: 0,
             head_len: 0,
             state: ServerState::Reading,
             event: None,
@@ -549,17 +553,31 @@ impl ServerHandshake {
             ServerState::Rejected(e) => return Err(Error::Request(e)),
             _ => return Err(Error::Misuse(Misuse::WrongState)),
         }
-        self.buf.extend_from_slice(data);
-        let Some(_) = head::find_head_end(&self.buf, self.scanned) else {
-            self.scanned = head::resume_point(self.buf.len());
-            if self.buf.len() > self.limits.max_head_bytes {
-                return Err(self.fail(RequestError::HeadTooLarge));
-            }
-            return Ok(());
+        // Fast path: the whole head in the first read is parsed from `data` directly, and
+        // only the bytes behind it are kept (one copy less). Same window, same outcome.
+        let first = self.buf.is_empty();
+        let buffered = if first {
+            data.len()
+        } else {
+            self.buf.len() + data.len()
         };
-        match parse_request(&self.buf, &self.limits) {
+        if !head::line_arrived(data, buffered, &self.limits) {
+            self.buf.extend_from_slice(data);
+            return Ok(());
+        }
+        if !first {
+            self.buf.extend_from_slice(data);
+        }
+        let source: &[u8] = if first { data } else { &self.buf };
+        let result = parse_request(head::parse_window(source, &self.limits), &self.limits);
+        match result {
             Ok(Status::Complete((incoming, n))) => {
-                self.head_len = n;
+                if first {
+                    self.buf = data.get(n..).unwrap_or_default().to_vec();
+                    self.head_len = 0;
+                } else {
+                    self.head_len = n;
+                }
                 let (state, event) = match incoming {
                     Incoming::Upgrade(r) => (ServerState::Deciding, ServerEvent::Upgrade(r)),
                     Incoming::Http(r) => (ServerState::Http, ServerEvent::Http(r)),
@@ -568,8 +586,13 @@ impl ServerHandshake {
                 self.event = Some(event);
                 Ok(())
             }
+            Ok(Status::Partial) if buffered >= self.limits.max_head_bytes => {
+                Err(self.fail(RequestError::HeadTooLarge))
+            }
             Ok(Status::Partial) => {
-                self.scanned = head::resume_point(self.buf.len());
+                if first {
+                    self.buf.extend_from_slice(data);
+                }
                 Ok(())
             }
             Err(e) => Err(self.fail(e)),

@@ -302,10 +302,19 @@ fn client_machine() {
         },
     )
     .unwrap();
+    hs.handle_read(b"HTTP/1.1 101 Switching Protocols\r\nX: ")
+        .unwrap();
     assert_eq!(
-        hs.handle_read(&[b'H'; 101]),
+        hs.handle_read(&[b'a'; 70]),
         Err(Error::Response(ResponseError::HeadTooLarge))
     );
+    // Garbage is reported when its line ends, without waiting for the limit.
+    let mut hs = ClientHandshake::new(&offer(), NONCE, Limits::default()).unwrap();
+    hs.handle_read(b"SSH-2.0-OpenSSH").unwrap();
+    assert!(matches!(
+        hs.handle_read(b"\r\n"),
+        Err(Error::Response(ResponseError::Malformed(_)))
+    ));
 
     // Deadline.
     let mut hs = ClientHandshake::new(&offer(), NONCE, Limits::default()).unwrap();

@@ -521,6 +521,18 @@ fn limits_are_431() {
             .count(),
         155
     );
+    // The machine reports a malformed line when it ends, before the head is complete.
+    let mut hs = ServerHandshake::default();
+    hs.handle_read(b"\x16\x03\x01 hello").unwrap();
+    assert!(matches!(
+        hs.handle_read(b"\n"),
+        Err(Error::Request(RequestError::Malformed(_)))
+    ));
+    assert!(
+        hs.poll_transmit_vec()
+            .unwrap()
+            .starts_with(b"HTTP/1.1 400 ")
+    );
     // The state machine rejects an endless head without waiting for its end.
     let mut hs = ServerHandshake::new(Limits {
         max_head_bytes: 256,
