@@ -22,7 +22,6 @@ pub(crate) struct HubConfig {
     pub(crate) heartbeat_ms: u64,
     pub(crate) max_frame: usize,
     pub(crate) max_output: usize,
-    pub(crate) max_unauthenticated: usize,
     pub(crate) max_sessions: usize,
     pub(crate) auth: Option<Hook>,
 }
@@ -46,7 +45,6 @@ impl Default for HubConfig {
             heartbeat_ms: 10_000,
             max_frame: 1 << 20,
             max_output: 4 << 20,
-            max_unauthenticated: 64 << 10,
             max_sessions: 10_000,
             auth: None,
         }
@@ -115,7 +113,6 @@ impl Hub {
             frame_limits,
             ..broker::Config::default()
         };
-        let _ = c.max_unauthenticated; // the codec's unauthenticated limits apply before CONNECT
         let broker = match c.auth.take() {
             Some(mut hook) => Broker::with_authenticator(config, move |r: &ConnectRequest<'_>| {
                 let req = AuthRequest {
