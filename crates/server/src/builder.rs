@@ -198,10 +198,12 @@ impl ServerBuilder {
         self
     }
 
-    /// Broker destination prefixes (default `["/topic", "/queue"]`).
+    /// Broker destination prefixes: publish-subscribe (default `["/topic"]`) and point-to-point
+    /// (default `["/queue"]`).
     #[must_use]
-    pub fn broker_prefixes(mut self, prefixes: &[&str]) -> Self {
-        self.hub.broker_prefixes = prefixes.iter().map(|p| (*p).to_owned()).collect();
+    pub fn broker_prefixes(mut self, topics: &[&str], queues: &[&str]) -> Self {
+        self.hub.topic_prefixes = topics.iter().map(|p| (*p).to_owned()).collect();
+        self.hub.queue_prefixes = queues.iter().map(|p| (*p).to_owned()).collect();
         self
     }
 
