@@ -45,7 +45,7 @@ CONF
   echo "[]." > "$RABBITMQ_ADVANCED_CONFIG_FILE"
   echo "[rabbitmq_stomp,rabbitmq_web_stomp]." > "$RABBITMQ_ENABLED_PLUGINS_FILE"
   echo "starting rabbitmq ($RABBITMQ_NODENAME) in $dir"
-  nohup "$bin/rabbitmq-server" > "$dir/log/startup.log" 2>&1 &
+  (cd "$dir" && exec nohup "$bin/rabbitmq-server" > "$dir/log/startup.log" 2>&1) &
   echo $! > "$dir/launcher.pid"
   if ! wait_port 61614 120; then
     echo "rabbitmq did not open STOMP port 61614; log tail:" >&2

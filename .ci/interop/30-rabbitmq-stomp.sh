@@ -7,4 +7,4 @@ cd "$(dirname "$0")/../.."
 bash .ci/rabbitmq.sh start
 trap 'bash .ci/rabbitmq.sh stop' EXIT
 export STOMPBOX_RABBITMQ_STOMP=127.0.0.1:61614
-cargo test -p stompbox-stomp --test rabbitmq -- --nocapture
+cargo test -p stompbox-stomp --test rabbitmq -- --include-ignored --nocapture

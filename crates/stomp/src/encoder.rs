@@ -58,6 +58,32 @@ pub fn encode_head(
 ) -> Result<(), EncodeError> {
     let mark = out.len();
     let mut w = HeadWriter::start(out, frame.command(), version);
+    if frame.plain {
+        // Fast path: nothing to escape or reject.
+        for (name, value) in frame.raw_headers() {
+            if name == b"content-length" {
+                continue;
+            }
+            match name.first() {
+                None => {
+                    w.out.truncate(mark);
+                    return Err(EncodeError::EmptyHeaderName);
+                }
+                Some(0) => {
+                    w.out.truncate(mark);
+                    return Err(EncodeError::Unencodable);
+                }
+                Some(_) => {}
+            }
+            w.out.reserve(name.len() + value.len() + 2);
+            w.out.put_slice(name);
+            w.out.put_u8(b':');
+            w.out.put_slice(value);
+            w.out.put_u8(b'\n');
+        }
+        w.finish(body_len);
+        return Ok(());
+    }
     for (name, value) in frame.headers() {
         if name == "content-length" {
             continue;
@@ -109,6 +135,10 @@ impl<'a> HeadWriter<'a> {
             return Err(EncodeError::EmptyHeaderName);
         }
         let (n, v) = (name.as_bytes(), value.as_bytes());
+        if n[0] == 0 {
+            // A line starting with NUL would end the frame.
+            return Err(EncodeError::Unencodable);
+        }
         if !special(n) && !special(v) {
             self.out.reserve(n.len() + v.len() + 2);
             self.out.put_slice(n);

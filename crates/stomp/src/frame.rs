@@ -235,6 +235,9 @@ pub struct Frame {
     pub(crate) head: Bytes,
     pub(crate) spans: Spans,
     pub(crate) body: Bytes,
+    /// No header name or value contains `\\`, CR, LF or `:`: the encoder can copy them
+    /// without escaping or checks (always `false` when unsure).
+    pub(crate) plain: bool,
 }
 
 impl Frame {
@@ -245,6 +248,7 @@ impl Frame {
             head: Bytes::new(),
             spans: Spans::default(),
             body: Bytes::new(),
+            plain: true,
         }
     }
 
@@ -339,6 +343,17 @@ impl Frame {
         self.headers()
             .filter(move |(k, _)| *k == name)
             .map(|(_, v)| v)
+    }
+
+    /// Header names and values as raw (decoded) bytes, in wire order.
+    #[inline]
+    pub(crate) fn raw_headers(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+        self.spans.iter().map(|s| {
+            (
+                self.bytes_at(s.start, s.name_end),
+                self.bytes_at(s.value_start, s.end),
+            )
+        })
     }
 
     /// A builder holding this frame's command, headers and body, to add or drop headers.
@@ -446,11 +461,14 @@ impl FrameBuilder {
 
     /// Finishes the frame.
     pub fn build(self) -> Frame {
+        let plain = memchr::memchr3(b'\\', b'\n', b':', &self.buf).is_none()
+            && memchr::memchr(b'\r', &self.buf).is_none();
         Frame {
             command: self.command,
             head: self.buf.freeze(),
             spans: self.spans,
             body: self.body,
+            plain,
         }
     }
 }

@@ -148,6 +148,7 @@ pub struct Parser {
     content_length: Option<usize>,
     scanned: usize,
     needs_decode: bool,
+    plain: bool,
     heartbeats: u64,
     error: Option<ParseError>,
 }
@@ -168,6 +169,7 @@ impl Parser {
             content_length: None,
             scanned: 0,
             needs_decode: false,
+            plain: false,
             heartbeats: 0,
             error: None,
         }
@@ -312,6 +314,7 @@ impl Parser {
         }
         let base = line_start;
         let mut colon: Option<usize> = None;
+        let mut extra_colon = false;
         // One SIMD scan for both line ends and colons over the rest of the head.
         let hay = if complete {
             &[][..]
@@ -323,6 +326,8 @@ impl Parser {
             if buf[i] == b':' {
                 if colon.is_none() {
                     colon = Some(i);
+                } else {
+                    extra_colon = true;
                 }
                 continue;
             }
@@ -384,7 +389,11 @@ impl Parser {
             return Err(ParseError::InvalidUtf8);
         }
         self.needs_decode = false;
+        // Resumed scans may have missed colons of earlier lines: only a one-pass head is
+        // known to be plain.
+        self.plain = !extra_colon && base == self.headers_start;
         if memchr::memchr2(b'\r', b'\\', region).is_some() {
+            self.plain = false;
             if memchr::memchr(b'\r', region).is_some() {
                 check_cr(region)?;
             }
@@ -439,16 +448,17 @@ impl Parser {
         let body = whole.slice(body_start..body_end);
         self.phase = Phase::Start;
         let mut spans = core::mem::take(&mut self.spans);
-        let head = if self.needs_decode {
-            decode_head(&whole, &mut spans, self.version)?
+        let (head, plain) = if self.needs_decode {
+            (decode_head(&whole, &mut spans, self.version)?, false)
         } else {
-            whole
+            (whole, self.plain)
         };
         Ok(Some(Frame {
             command: self.command,
             head,
             spans,
             body,
+            plain,
         }))
     }
 }

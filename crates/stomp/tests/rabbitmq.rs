@@ -2,8 +2,9 @@
 //! Interop: the ClientSession hosted over `std::net` against a real RabbitMQ STOMP plugin.
 //!
 //! Needs `STOMPBOX_RABBITMQ_STOMP=127.0.0.1:61614` (`.ci/interop/30-rabbitmq-stomp.sh` starts
-//! the broker with `.ci/rabbitmq.sh` and sets it). Without it the test fails when `CI` is set
-//! and prints `SKIPPED: ...` otherwise.
+//! the broker with `.ci/rabbitmq.sh`, sets it and runs these `#[ignore]`d tests with
+//! `--include-ignored`). Run without the variable, a test fails when `CI` is set and prints
+//! `SKIPPED: ...` otherwise.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
@@ -139,6 +140,7 @@ impl Host {
 }
 
 #[test]
+#[ignore = "needs RabbitMQ: run .ci/interop/30-rabbitmq-stomp.sh"]
 fn rabbitmq_stomp_session() {
     let Some(addr) = peer_or_skip() else { return };
     let mut h = Host::connect(
@@ -266,6 +268,7 @@ fn rabbitmq_stomp_session() {
 }
 
 #[test]
+#[ignore = "needs RabbitMQ: run .ci/interop/30-rabbitmq-stomp.sh"]
 fn rabbitmq_rejects_bad_credentials_with_error() {
     let Some(addr) = peer_or_skip() else { return };
     let sock = TcpStream::connect(&addr).unwrap();

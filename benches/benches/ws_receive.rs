@@ -1,0 +1,85 @@
+//! Receive path, server role: masked client frames (a fresh random key per frame) in 64 KiB
+//! reads, complete messages out, text validated. stompbox-ws beside tungstenite,
+//! fastwebsockets, tokio-websockets and websocket-codec on the same inputs, plus a 16 MiB
+//! memcpy as the memory-speed reference.
+//!
+//! `cargo bench -p stompbox-benches --bench ws_receive -- --warm-up-time 1 --measurement-time 3`
+
+mod ws_common;
+
+use std::hint::black_box;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use ws_common::*;
+
+fn receive(c: &mut Criterion) {
+    let rt = runtime();
+    for w in [w1(), w2(), w3(), w4()] {
+        let expected = (w.messages, w.payload_bytes);
+        // Every implementation must decode the whole workload before it is timed.
+        assert_eq!(run_stompbox(&w.wire), expected, "stompbox-ws {}", w.name);
+        assert_eq!(
+            run_tungstenite(&w.wire, w.messages),
+            expected,
+            "tungstenite {}",
+            w.name
+        );
+        assert_eq!(
+            run_fastwebsockets(&rt, &w.wire, w.messages),
+            expected,
+            "fastwebsockets {}",
+            w.name
+        );
+        assert_eq!(
+            run_tokio_websockets(&rt, &w.wire, w.messages),
+            expected,
+            "tokio-websockets {}",
+            w.name
+        );
+        assert_eq!(
+            run_websocket_codec(&w.wire),
+            expected,
+            "websocket-codec {}",
+            w.name
+        );
+
+        let mut g = c.benchmark_group(w.name);
+        g.throughput(Throughput::Bytes(w.payload_bytes as u64));
+        if w.messages > 1 {
+            g.sample_size(20);
+        } else {
+            g.sample_size(30);
+        }
+        let wire = &w.wire[..];
+        g.bench_function("stompbox-ws", |b| {
+            b.iter(|| black_box(run_stompbox(black_box(wire))))
+        });
+        g.bench_function("tungstenite", |b| {
+            b.iter(|| black_box(run_tungstenite(black_box(wire), w.messages)))
+        });
+        g.bench_function("fastwebsockets", |b| {
+            b.iter(|| black_box(run_fastwebsockets(&rt, black_box(wire), w.messages)))
+        });
+        g.bench_function("tokio-websockets", |b| {
+            b.iter(|| black_box(run_tokio_websockets(&rt, black_box(wire), w.messages)))
+        });
+        g.bench_function("websocket-codec", |b| {
+            b.iter(|| black_box(run_websocket_codec(black_box(wire))))
+        });
+        if w.payload_bytes >= 16 << 20 {
+            let src = vec![7u8; 16 << 20];
+            let mut dst = vec![0u8; 16 << 20];
+            g.throughput(Throughput::Bytes(16 << 20));
+            g.bench_function(BenchmarkId::new("memcpy", "16 MiB"), |b| {
+                b.iter(|| {
+                    dst.copy_from_slice(black_box(&src));
+                    black_box(&dst);
+                });
+            });
+        }
+        g.finish();
+    }
+}
+
+criterion_group!(benches, receive);
+criterion_main!(benches);
