@@ -45,6 +45,8 @@ pub(crate) struct Settings {
     pub(crate) shutdown_timeout_ms: u64,
     pub(crate) stats_interval_ms: Option<u64>,
     pub(crate) handle_signals: bool,
+    /// The upstream broker's address when relaying (`--relay`).
+    pub(crate) relay: Option<String>,
 }
 
 /// Builds a [`Server`]: listeners, prefixes, limits, authentication, Origin allow-list and
@@ -104,6 +106,7 @@ impl ServerBuilder {
                 shutdown_timeout_ms: defaults.shutdown_timeout_ms,
                 stats_interval_ms: Some(defaults.stats_interval_s * 1000),
                 handle_signals: true,
+                relay: None,
             },
             hub: HubConfig::default(),
             handlers: Vec::new(),
@@ -138,7 +141,21 @@ impl ServerBuilder {
         if !config.users.is_empty() {
             b = b.users(config.users.clone());
         }
+        if let Some(r) = &config.relay {
+            b = b.relay(r.clone());
+        }
         b
+    }
+
+    /// Relays broker destinations (by default `/topic` and `/queue`) to an upstream STOMP
+    /// broker (RabbitMQ, ActiveMQ, Artemis) instead of the in-memory broker: one upstream
+    /// session per client session plus a system session for application publishes, on the
+    /// server's own event loop.
+    #[must_use]
+    pub fn relay(mut self, relay: crate::RelaySettings) -> Self {
+        self.hub.relay = Some(relay.broker_config());
+        self.settings.relay = Some(relay.address);
+        self
     }
 
     /// The HTTP + WebSocket listener's address.

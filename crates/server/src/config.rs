@@ -150,6 +150,8 @@ pub struct Config {
     pub ws_echo: Option<String>,
     /// How long a client may take to send its HTTP head, in milliseconds (then 408 and close).
     pub handshake_timeout_ms: u64,
+    /// Relay broker destinations to an upstream STOMP broker (`--relay stomp://HOST:PORT`).
+    pub relay: Option<crate::RelaySettings>,
 }
 
 impl Default for Config {
@@ -169,6 +171,7 @@ impl Default for Config {
             shutdown_timeout_ms: 3_000,
             ws_echo: None,
             handshake_timeout_ms: 10_000,
+            relay: None,
         }
     }
 }
@@ -217,6 +220,14 @@ Behaviour:
   --shutdown-timeout MS    graceful stop deadline on SIGINT/SIGTERM  [3000]
   --handshake-timeout MS   time to send the HTTP head, then 408      [10000]
   --log FILTER             log filter, e.g. debug or stompbox=trace  [RUST_LOG or info]
+Relay (scale out over RabbitMQ, ActiveMQ or Artemis instead of the in-memory broker):
+  --relay stomp://HOST:PORT      relay broker destinations to this STOMP broker
+  --relay-login / --relay-passcode   upstream credentials of client sessions
+  --relay-system-login / --relay-system-passcode   of the system session [relay-login]
+  --relay-vhost VHOST            upstream virtual host (CONNECT host)     [/]
+  --relay-prefix LIST            relayed prefixes, comma-separated  [/topic,/queue]
+  --relay-credentials relay|client   forward the clients' own login instead [relay]
+  --relay-heartbeat MS           heart-beat with the upstream, 0 = off    [10000]
   --config FILE            key = value file (keys are flag names with _); flags override it
   -h, --help / -V, --version
 ";
@@ -316,6 +327,15 @@ const KEYS: &[&str] = &[
     "ws_echo",
     "handshake_timeout",
     "handshake_timeout_ms",
+    "relay",
+    "relay_login",
+    "relay_passcode",
+    "relay_system_login",
+    "relay_system_passcode",
+    "relay_vhost",
+    "relay_prefix",
+    "relay_credentials",
+    "relay_heartbeat",
 ];
 
 fn key_of(flag: &str) -> String {
@@ -426,6 +446,7 @@ impl ConfigBuilder {
             c.users.extend(parse_users(path, &text)?);
         }
         c.allowed_origins = self.origins;
+        c.relay = crate::relay::from_keys(&self.scalars)?;
         if c.http.is_none() && c.stomp.is_none() {
             return Err(ConfigError::NoListener);
         }

@@ -25,6 +25,8 @@ pub(crate) struct HubConfig {
     pub(crate) max_output: usize,
     pub(crate) max_sessions: usize,
     pub(crate) auth: Option<Hook>,
+    /// Relay broker destinations upstream (`--relay`).
+    pub(crate) relay: Option<broker::RelayConfig>,
 }
 
 impl std::fmt::Debug for HubConfig {
@@ -50,6 +52,7 @@ impl Default for HubConfig {
             max_output: 4 << 20,
             max_sessions: 10_000,
             auth: None,
+            relay: None,
         }
     }
 }
@@ -88,6 +91,7 @@ fn describe(reason: &CloseReason) -> String {
         CloseReason::ProtocolError(m) => format!("STOMP protocol error: {m}"),
         CloseReason::SlowConsumer => "slow consumer (output limit exceeded)".into(),
         CloseReason::HeartbeatTimeout => "heart-beat timeout".into(),
+        CloseReason::UpstreamFailed(m) => format!("relay: {m}"),
     }
 }
 
@@ -104,6 +108,7 @@ impl Hub {
             max_output_bytes: c.max_output,
             max_sessions: c.max_sessions,
             frame_limits,
+            relay: c.relay.take(),
             ..broker::Config::default()
         };
         let broker = match c.auth.take() {
@@ -153,6 +158,11 @@ impl Hub {
         }
     }
 
+    /// The broker itself, for the relay's sockets (`crate::relay`).
+    pub(crate) fn broker_mut(&mut self) -> &mut Broker {
+        &mut self.broker
+    }
+
     pub(crate) fn poll_transmit(&mut self, id: SessionId) -> Option<Transmit> {
         self.broker.poll_transmit(id)
     }
@@ -194,6 +204,7 @@ impl Hub {
                 Event::Connected { session, user } => {
                     info!(session = %session, user = user.as_deref().unwrap_or("-"), "STOMP session connected");
                 }
+                Event::Relay(ev) => crate::relay::log_event(&ev),
                 Event::Closed { session, reason } => {
                     if reason != CloseReason::TransportClosed {
                         self.finished.insert(session, describe(&reason));

@@ -42,10 +42,12 @@ mod builder;
 pub mod config;
 mod http;
 mod hub;
+mod relay;
 mod server;
 
 pub use app::{AppHandler, AppMessage, Outgoing, Reply, Target, chat_handler, echo_handler};
 pub use builder::{AuthDecision, AuthHook, AuthRequest, ServerBuilder};
 pub use config::{Config, ConfigError};
 pub use http::{INDEX_HTML, STOMPBOX_JS};
+pub use relay::RelaySettings;
 pub use server::{Server, ShutdownHandle, StartError};

@@ -108,6 +108,8 @@ pub struct Server {
     read_buf: Vec<u8>,
     counters: Counters,
     stopping: Option<u64>,
+    /// The broker relay's upstream sockets (`--relay`).
+    relay: Option<crate::relay::RelaySockets>,
 }
 
 impl std::fmt::Debug for Server {
@@ -216,6 +218,7 @@ impl Server {
         };
         let waker = Waker::new(poll.registry(), WAKER).map_err(StartError::Setup)?;
         let settings_connection = settings.connection.clone();
+        let relay = settings.relay.clone().map(crate::relay::RelaySockets::new);
         Ok(Self {
             poll,
             http,
@@ -243,6 +246,7 @@ impl Server {
             connection_config: Arc::new(settings_connection),
             counters: Counters::default(),
             stopping: None,
+            relay,
         })
     }
 
@@ -315,6 +319,12 @@ impl Server {
                             self.shutdown.flag.store(true, Ordering::SeqCst);
                         }
                     }
+                    Token(t) if t >= crate::relay::TOKEN_BASE => {
+                        let now = self.now_ms();
+                        if let Some(r) = self.relay.as_mut() {
+                            r.on_event(t, event, &mut self.hub, self.poll.registry(), now);
+                        }
+                    }
                     Token(t) if t >= FIRST_CLIENT => {
                         let idx = t - FIRST_CLIENT;
                         if event.is_readable() || event.is_read_closed() || event.is_error() {
@@ -336,7 +346,9 @@ impl Server {
             }
             self.hub.handle_timeout(now);
             self.fire_timers(now);
+            self.pump_relay(now);
             self.route_app_events();
+            self.pump_relay(now);
             self.flush_dirty();
             if let Some(t) = next_stats
                 && now >= t
@@ -609,6 +621,13 @@ impl Server {
                 }
             }
             self.hub.apply_reply(event.session, reply);
+        }
+    }
+
+    /// Opens, writes and closes the relay's upstream sockets as the broker asks.
+    fn pump_relay(&mut self, now: u64) {
+        if let Some(r) = self.relay.as_mut() {
+            r.pump(&mut self.hub, self.poll.registry(), now);
         }
     }
 
