@@ -3,6 +3,7 @@
 //! SENDs to the upstream, against the in-memory broker doing the same job (SEND -> MESSAGE to
 //! one subscriber) and against the floor of any relay: the stomp codec parsing and re-encoding
 //! the same frames.
+#![allow(clippy::many_single_char_names)] // c = criterion, g = group, b/m = brokers, p/s = sessions
 
 use bytes::BytesMut;
 use criterion::{Criterion, Throughput, black_box, criterion_group, criterion_main};

@@ -193,7 +193,7 @@ pub(crate) fn from_keys(
 pub(crate) fn log_event(ev: &RelayEvent) {
     match ev {
         RelayEvent::SystemConnected => {
-            info!("relay: system session connected to the upstream broker")
+            info!("relay: system session connected to the upstream broker");
         }
         RelayEvent::SystemDown { reason, retry_at } => {
             warn!(%reason, retry_at_ms = retry_at, "relay: system session down; publishes fail until it reconnects");
