@@ -797,3 +797,30 @@ proptest::proptest! {
         proptest::prop_assert_eq!(whole, split);
     }
 }
+
+#[test]
+fn frames_behind_connect_wait_for_the_upstream_and_keep_their_order() {
+    let mut h = RelayHost::started(relay_config());
+    let c = h.open();
+    // CONNECT, SUBSCRIBE and SEND in one read, before any upstream exists.
+    let mut bytes = frame("CONNECT", &[("accept-version", "1.2"), ("host", "x")], "");
+    bytes.extend(frame(
+        "SUBSCRIBE",
+        &[
+            ("id", "s"),
+            ("destination", "/topic/early"),
+            ("receipt", "r"),
+        ],
+        "",
+    ));
+    bytes.extend(frame("SEND", &[("destination", "/topic/early")], "first"));
+    h.feed(c, &bytes);
+    let f = h.take(c);
+    let commands: Vec<_> = f.iter().map(stompbox_stomp::Frame::command).collect();
+    assert_eq!(
+        commands,
+        vec![Command::Connected, Command::Receipt, Command::Message],
+        "{f:?}"
+    );
+    assert_eq!(messages(&f), vec!["first"]);
+}
