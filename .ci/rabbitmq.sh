@@ -4,7 +4,9 @@
 # rabbitmq_web_stomp, and runs the broker directly in the background (no systemd), with its
 # own config, data and log dirs under a temp dir and loopback ports only:
 #   AMQP 127.0.0.1:5673, STOMP 127.0.0.1:61614, web-stomp 127.0.0.1:15674, dist 25679.
-# Env: STOMPBOX_RABBITMQ_DIR (default ${TMPDIR:-/tmp}/stompbox-rabbitmq).
+# Env: STOMPBOX_RABBITMQ_DIR (default ${TMPDIR:-/tmp}/stompbox-rabbitmq); a second private
+# instance beside the first takes its own STOMPBOX_RABBITMQ_NODE (default stompbox) and ports
+# STOMPBOX_RABBITMQ_{AMQP,STOMP,WEB_STOMP,DIST}_PORT (defaults as above).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 # shellcheck source=lib.sh
@@ -12,10 +14,13 @@ source "$here/lib.sh"
 
 dir="${STOMPBOX_RABBITMQ_DIR:-${TMPDIR:-/tmp}/stompbox-rabbitmq}"
 bin=/usr/lib/rabbitmq/bin
-export RABBITMQ_NODENAME="stompbox@localhost"
+amqp_port="${STOMPBOX_RABBITMQ_AMQP_PORT:-5673}"
+stomp_port="${STOMPBOX_RABBITMQ_STOMP_PORT:-61614}"
+web_stomp_port="${STOMPBOX_RABBITMQ_WEB_STOMP_PORT:-15674}"
+export RABBITMQ_NODENAME="${STOMPBOX_RABBITMQ_NODE:-stompbox}@localhost"
 export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
-export RABBITMQ_NODE_PORT=5673
-export RABBITMQ_DIST_PORT=25679
+export RABBITMQ_NODE_PORT="$amqp_port"
+export RABBITMQ_DIST_PORT="${STOMPBOX_RABBITMQ_DIST_PORT:-25679}"
 export RABBITMQ_CONFIG_FILE="$dir/rabbitmq.conf"
 export RABBITMQ_ADVANCED_CONFIG_FILE="$dir/advanced.config"
 export RABBITMQ_ENABLED_PLUGINS_FILE="$dir/enabled_plugins"
@@ -34,10 +39,10 @@ start() {
   mkdir -p "$dir/mnesia" "$dir/log" "$HOME"
   : > "$RABBITMQ_CONF_ENV_FILE"
   cat > "$RABBITMQ_CONFIG_FILE" <<CONF
-listeners.tcp.default = 127.0.0.1:5673
-stomp.listeners.tcp.1 = 127.0.0.1:61614
+listeners.tcp.default = 127.0.0.1:$amqp_port
+stomp.listeners.tcp.1 = 127.0.0.1:$stomp_port
 web_stomp.tcp.ip = 127.0.0.1
-web_stomp.tcp.port = 15674
+web_stomp.tcp.port = $web_stomp_port
 loopback_users.guest = true
 log.console = false
 log.file.level = info
@@ -47,12 +52,12 @@ CONF
   echo "starting rabbitmq ($RABBITMQ_NODENAME) in $dir"
   (cd "$dir" && exec nohup "$bin/rabbitmq-server" > "$dir/log/startup.log" 2>&1) &
   echo $! > "$dir/launcher.pid"
-  if ! wait_port 61614 120; then
-    echo "rabbitmq did not open STOMP port 61614; log tail:" >&2
+  if ! wait_port "$stomp_port" 120; then
+    echo "rabbitmq did not open STOMP port $stomp_port; log tail:" >&2
     tail -n 40 "$dir/log/startup.log" >&2 || true
     return 1
   fi
-  echo "rabbitmq STOMP ready on 127.0.0.1:61614"
+  echo "rabbitmq STOMP ready on 127.0.0.1:$stomp_port"
 }
 
 status() {

@@ -1,7 +1,9 @@
 //! The broker: sessions, routing, queues, acknowledgements, bounds and the host API.
 
+pub(crate) mod relay;
+
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::SocketAddr;
@@ -15,6 +17,7 @@ use crate::pattern::{self, Index};
 use crate::session::{Proto, ProtoEvent};
 use crate::stats::{QueueStats, Stats};
 use crate::wire::{self, Escaping, Transmit};
+use relay::{Relay, RelayEvent, UpstreamId};
 
 /// Identifies one session (one client connection) for the lifetime of the broker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -133,6 +136,9 @@ pub enum CloseReason {
     SlowConsumer,
     /// The client's heart-beats stopped (ERROR queued).
     HeartbeatTimeout,
+    /// The session's upstream session (relay mode) failed or the upstream broker sent ERROR
+    /// (ERROR queued, with the upstream's message when it sent one).
+    UpstreamFailed(String),
 }
 
 /// A SEND from a client to an application destination.
@@ -197,6 +203,9 @@ pub enum Event {
         /// Why.
         reason: CloseReason,
     },
+    /// News from the broker relay ([`Config::relay`]): the system session's state and
+    /// publishes that failed.
+    Relay(RelayEvent),
 }
 
 /// Host misuse: a typed error; the broker stays usable.
@@ -206,6 +215,8 @@ pub enum HostError {
     UnknownSession(SessionId),
     /// The session limit ([`Config::max_sessions`]) is reached.
     TooManySessions,
+    /// No such upstream transport (never asked for, or already forgotten).
+    UnknownUpstream(UpstreamId),
 }
 
 impl fmt::Display for HostError {
@@ -213,6 +224,7 @@ impl fmt::Display for HostError {
         match self {
             HostError::UnknownSession(id) => write!(f, "unknown session {id}"),
             HostError::TooManySessions => f.write_str("session limit reached"),
+            HostError::UnknownUpstream(id) => write!(f, "unknown upstream {id}"),
         }
     }
 }
@@ -235,6 +247,12 @@ pub enum PublishError {
     /// The message (this many bytes of body) could never fit a session's output bound
     /// (more than half of [`Config::max_output_bytes`]).
     TooLarge(usize),
+    /// The destination is relayed and the relay's system session is not connected (see
+    /// [`RelayEvent::SystemDown`]); nothing was sent.
+    RelayUnavailable,
+    /// The destination is relayed and too many publishes await the upstream's confirmation
+    /// ([`crate::RelayConfig::max_unconfirmed_publishes`]); nothing was sent.
+    RelayBusy,
 }
 
 impl fmt::Display for PublishError {
@@ -246,6 +264,10 @@ impl fmt::Display for PublishError {
             PublishError::TooManyQueues => f.write_str("queue limit reached"),
             PublishError::UnknownSession(id) => write!(f, "unknown session {id}"),
             PublishError::TooLarge(n) => write!(f, "message too large for delivery: {n} bytes"),
+            PublishError::RelayUnavailable => f.write_str("upstream broker unavailable"),
+            PublishError::RelayBusy => {
+                f.write_str("too many publishes awaiting the upstream broker")
+            }
         }
     }
 }
@@ -330,6 +352,10 @@ struct Session {
     throttled: bool,
     tx: HashMap<String, Vec<Inbound>>,
     timer: Option<u64>,
+    /// Relay mode: this session's upstream session.
+    upstream: Option<UpstreamId>,
+    /// Relay mode: subscription ids forwarded upstream.
+    relay_subs: HashSet<String>,
 }
 
 impl fmt::Debug for Session {
@@ -390,6 +416,8 @@ pub struct Broker {
     stats: Stats,
     /// The latest host time seen (for heart-beat bookkeeping of output).
     now: u64,
+    /// Relay mode ([`Config::relay`]).
+    relay: Option<Relay>,
 }
 
 impl fmt::Debug for Broker {
@@ -418,6 +446,7 @@ impl Broker {
     pub fn with_authenticator(config: Config, auth: impl Authenticator + 'static) -> Broker {
         let sep = config.separator;
         Broker {
+            relay: config.relay.clone().map(Relay::new),
             config,
             auth: Box::new(auth),
             sessions: HashMap::default(),
@@ -474,6 +503,8 @@ impl Broker {
                 throttled: false,
                 tx: HashMap::new(),
                 timer: None,
+                upstream: None,
+                relay_subs: HashSet::new(),
             },
         );
         self.stats.sessions_total += 1;
@@ -578,19 +609,25 @@ impl Broker {
             }
             self.drive(id);
         }
+        self.relay_handle_timeout(now_ms);
         self.pump_dirty();
     }
 
     /// The earliest instant (host milliseconds) at which [`Broker::handle_timeout`] must be
     /// called, over every session.
     pub fn poll_timeout(&mut self) -> Option<u64> {
+        let mut next = None;
         while let Some(&Reverse((at, id))) = self.timers.peek() {
             if self.sessions.get(&id).is_some_and(|s| s.timer == Some(at)) {
-                return Some(at);
+                next = Some(at);
+                break;
             }
             self.timers.pop();
         }
-        None
+        match (next, self.relay_poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// The next application or host event.
@@ -601,8 +638,13 @@ impl Broker {
     /// A snapshot of the counters, gauges and queue depths.
     pub fn stats(&self) -> Stats {
         let mut st = self.stats.clone();
+        st.relay = self.relay_stats();
         st.topic_subscriptions = self.topics.len();
-        st.subscriptions = self.sessions.values().map(|s| s.subs.len()).sum();
+        st.subscriptions = self
+            .sessions
+            .values()
+            .map(|s| s.subs.len() + s.relay_subs.len())
+            .sum();
         st.sessions_connected = self
             .sessions
             .values()
@@ -814,6 +856,11 @@ impl Broker {
             AuthDecision::Accept { user } => {
                 let user: Option<Arc<str>> = user.map(Into::into);
                 s.user.clone_from(&user);
+                if self.relay.is_some() {
+                    // CONNECTED waits for the upstream session's CONNECTED.
+                    self.relay_connect(id, login.map(str::to_owned), passcode.map(str::to_owned));
+                    return;
+                }
                 s.state = State::Open;
                 s.proto.accept(&self.config, id, user.as_deref(), self.now);
                 if let Some(u) = &user {
@@ -841,6 +888,14 @@ impl Broker {
     }
 
     fn on_frame(&mut self, id: SessionId, f: Inbound) -> Result<(), Fatal> {
+        let f = if self.relay.is_some() {
+            match self.relay_frame(id, f)? {
+                Some(f) => f,
+                None => return Ok(()),
+            }
+        } else {
+            f
+        };
         if let Some(txid) = f.transaction() {
             let max = self.config.max_frames_per_transaction;
             let receipt = f.receipt().map(str::to_owned);
@@ -1022,7 +1077,7 @@ impl Broker {
             Kind::User => {
                 let rest = &destination[self.user_prefix().len()..];
                 let k = self.config.kind(rest);
-                if !matches!(k, Kind::Topic | Kind::Queue) {
+                if !matches!(k, Kind::Topic | Kind::Queue | Kind::Relay) {
                     return Err(Fatal::new(
                         format!("user destination {destination} must name a broker destination"),
                         receipt,
@@ -1036,6 +1091,13 @@ impl Broker {
                     receipt,
                 ));
             }
+            Kind::Relay => {
+                // Only reached without an upstream session (relay_frame forwards the rest).
+                return Err(Fatal::new(
+                    format!("relayed destination without an upstream session: {destination}"),
+                    receipt,
+                ));
+            }
         };
         let max_subs = self.config.max_subscriptions_per_session;
         let max_queues = self.config.max_queues;
@@ -1045,13 +1107,13 @@ impl Broker {
             .sessions
             .get_mut(&id)
             .ok_or_else(|| Fatal::new("gone", None))?;
-        if s.subs.contains_key(sub_id.as_str()) {
+        if s.subs.contains_key(sub_id.as_str()) || s.relay_subs.contains(sub_id.as_str()) {
             return Err(Fatal::new(
                 format!("duplicate subscription id {sub_id}"),
                 receipt,
             ));
         }
-        if s.subs.len() >= max_subs {
+        if s.subs.len() + s.relay_subs.len() >= max_subs {
             return Err(Fatal::new("too many subscriptions", receipt));
         }
         if kind == SubKind::Queue && !queue_exists && nqueues >= max_queues {
@@ -1238,6 +1300,7 @@ impl Broker {
             Kind::App | Kind::Unknown => {
                 Err(PublishError::NotABrokerDestination(destination.to_owned()))
             }
+            Kind::Relay => self.relay_publish(destination, headers, body),
             Kind::Topic => {
                 if pattern::is_pattern(destination, sep) {
                     return Err(PublishError::InvalidDestination(destination.to_owned()));
@@ -1280,7 +1343,10 @@ impl Broker {
                     return Err(PublishError::InvalidDestination(destination.to_owned()));
                 };
                 let (name, rest) = after.split_at(slash);
-                if !matches!(self.config.kind(rest), Kind::Topic | Kind::Queue) {
+                if !matches!(
+                    self.config.kind(rest),
+                    Kind::Topic | Kind::Queue | Kind::Relay
+                ) {
                     return Err(PublishError::NotABrokerDestination(destination.to_owned()));
                 }
                 let target = format!("{}{}", self.user_prefix(), rest);
@@ -1579,6 +1645,12 @@ impl Broker {
             list.retain(|&x| x != id);
             if list.is_empty() {
                 self.users.remove(&u);
+            }
+        }
+        if let Some(s) = self.sessions.get_mut(&id) {
+            s.relay_subs.clear();
+            if let Some(up) = s.upstream {
+                self.release_upstream(up);
             }
         }
         self.events.push_back(Event::Closed {

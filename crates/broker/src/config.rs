@@ -70,6 +70,83 @@ pub struct Config {
     /// `Limits::unauthenticated()` apply). Default: `Limits::default()` (8 KiB head, 64
     /// headers, 1 MiB body).
     pub frame_limits: Limits,
+    /// Relay broker destinations to an upstream STOMP broker (RabbitMQ, ActiveMQ, Artemis)
+    /// instead of routing them in memory. Default: `None` (the in-memory broker). See
+    /// [`RelayConfig`].
+    pub relay: Option<RelayConfig>,
+}
+
+/// Which credentials a client session's upstream CONNECT carries.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum RelayCredentials {
+    /// The relay's own `login`/`passcode` (like Spring's `clientLogin`/`clientPasscode`).
+    #[default]
+    Relay,
+    /// The `login`/`passcode` the client sent in its CONNECT (the upstream broker
+    /// authenticates every user).
+    Client,
+}
+
+/// The broker relay: destinations under [`RelayConfig::prefixes`] are forwarded to an upstream
+/// STOMP broker over one upstream session per client session, plus one shared "system"
+/// session for [`Broker::publish`](crate::Broker::publish). The host opens and drives the
+/// upstream transports (see the crate documentation, "The relay").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelayConfig {
+    /// Destinations relayed upstream (a destination equal to or under one of them). They
+    /// take precedence over [`Config::topic_prefixes`] and [`Config::queue_prefixes`];
+    /// application and user destinations stay local. Default: `["/topic", "/queue"]`.
+    pub prefixes: Vec<String>,
+    /// The `host` header of upstream CONNECTs (RabbitMQ: the virtual host). Default: `"/"`.
+    pub virtual_host: String,
+    /// Credentials of client sessions' upstream CONNECTs. Default: [`RelayCredentials::Relay`].
+    pub credentials: RelayCredentials,
+    /// The relay's `login` for client sessions (with [`RelayCredentials::Relay`]).
+    pub login: Option<String>,
+    /// The relay's `passcode` for client sessions (with [`RelayCredentials::Relay`]).
+    pub passcode: Option<String>,
+    /// The system session's `login`.
+    pub system_login: Option<String>,
+    /// The system session's `passcode`.
+    pub system_passcode: Option<String>,
+    /// Heart-beats (send, receive) in milliseconds offered to the upstream broker,
+    /// independent of each client's. 0 disables. Default: (10,000, 10,000).
+    pub heart_beat: (u32, u32),
+    /// Milliseconds an upstream connection has, from the open request, to be CONNECTED.
+    /// Default: 10,000.
+    pub connect_timeout_ms: u64,
+    /// First delay before the system session reconnects; doubled after each failure up to
+    /// [`RelayConfig::reconnect_max_ms`]. Default: 1,000.
+    pub reconnect_min_ms: u64,
+    /// Longest delay between system session reconnects. Default: 30,000.
+    pub reconnect_max_ms: u64,
+    /// Application publishes sent on the system session and not yet confirmed by a RECEIPT;
+    /// beyond it `publish` is refused ([`PublishError::RelayBusy`](crate::PublishError)).
+    /// Default: 1,024.
+    pub max_unconfirmed_publishes: usize,
+    /// Bytes queued for one upstream transport and not yet drained by the host; beyond it the
+    /// client gets an ERROR (its upstream is congested). Default: 4 MiB.
+    pub max_upstream_output_bytes: usize,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        Self {
+            prefixes: vec!["/topic".into(), "/queue".into()],
+            virtual_host: "/".into(),
+            credentials: RelayCredentials::Relay,
+            login: None,
+            passcode: None,
+            system_login: None,
+            system_passcode: None,
+            heart_beat: (10_000, 10_000),
+            connect_timeout_ms: 10_000,
+            reconnect_min_ms: 1_000,
+            reconnect_max_ms: 30_000,
+            max_unconfirmed_publishes: 1_024,
+            max_upstream_output_bytes: 4 << 20,
+        }
+    }
 }
 
 impl Default for Config {
@@ -96,6 +173,7 @@ impl Default for Config {
             heart_beat_grace: 2,
             connect_timeout_ms: 30_000,
             frame_limits: Limits::default(),
+            relay: None,
         }
     }
 }
@@ -107,6 +185,8 @@ pub(crate) enum Kind {
     Topic,
     Queue,
     User,
+    /// Forwarded to the upstream broker ([`Config::relay`]).
+    Relay,
     Unknown,
 }
 
@@ -127,6 +207,12 @@ impl Config {
             Kind::User
         } else if self.app_prefixes.iter().any(|p| under(dest, p, sep)) {
             Kind::App
+        } else if self
+            .relay
+            .as_ref()
+            .is_some_and(|r| r.prefixes.iter().any(|p| under(dest, p, sep)))
+        {
+            Kind::Relay
         } else if self.topic_prefixes.iter().any(|p| under(dest, p, sep)) {
             Kind::Topic
         } else if self.queue_prefixes.iter().any(|p| under(dest, p, sep)) {

@@ -98,6 +98,84 @@
 //! assert_eq!(broker.stats().messages_delivered, 1);
 //! # Ok::<(), stompbox_broker::HostError>(())
 //! ```
+//!
+//! # The relay
+//!
+//! With [`Config::relay`] the broker destinations under [`RelayConfig::prefixes`] are not
+//! routed in memory but relayed to an upstream STOMP broker (RabbitMQ, ActiveMQ, Artemis), as
+//! Spring's `StompBrokerRelay` does, so several servers share one set of topics and queues:
+//!
+//! - each client session gets its own upstream session once the authentication hook accepts
+//!   its CONNECT, speaking the client's STOMP version; the client's CONNECTED waits for the
+//!   upstream's. SUBSCRIBE, UNSUBSCRIBE, SEND, ACK, NACK, BEGIN, COMMIT and ABORT pass through
+//!   with their ids unchanged; MESSAGE, RECEIPT and ERROR come back. Application (`/app`) and
+//!   user destinations stay local; a transaction is kept on both sides;
+//! - one shared system session carries [`Broker::publish`] to relayed destinations; every
+//!   publish asks for a RECEIPT, and one the upstream did not confirm before a failure comes
+//!   back whole as [`RelayEvent::PublishFailed`]; during an outage `publish` fails at once
+//!   with [`PublishError::RelayUnavailable`]; the system session reconnects with exponential
+//!   backoff;
+//! - heart-beats with the upstream are negotiated independently of each client's;
+//! - a client whose upstream fails (ERROR, lost transport, heart-beat or CONNECT timeout) gets
+//!   an ERROR (the upstream's message and `receipt-id` when it sent one) and is closed with
+//!   [`CloseReason::UpstreamFailed`].
+//!
+//! The host opens the transports the broker asks for ([`Broker::poll_upstream`]), moves their
+//! bytes ([`Broker::upstream_read`], [`Broker::upstream_ready`], [`Broker::upstream_transmit`])
+//! and reports their end ([`Broker::upstream_closed`]). Here the upstream broker is a
+//! `stompbox_stomp` server session in memory:
+//!
+//! ```
+//! use stompbox_broker::{Broker, Config, RelayConfig, TransportInfo, UpstreamCommand};
+//! use stompbox_stomp::server::{Accept, ServerConfig, ServerEvent, ServerSession};
+//! use std::collections::HashMap;
+//!
+//! let mut broker = Broker::new(Config {
+//!     relay: Some(RelayConfig { login: Some("guest".into()), ..RelayConfig::default() }),
+//!     ..Config::default()
+//! });
+//! let mut upstreams = HashMap::new(); // the host's "sockets" to the upstream broker
+//! let mut wire = Vec::new(); // what the client received
+//! let now = 0;
+//! let client = broker.open_session(TransportInfo::default(), now)?;
+//! broker.handle_read(client, b"CONNECT\naccept-version:1.2\nhost:x\n\n\0", now)?;
+//! broker.handle_timeout(now); // opens the system session (poll_timeout said 0)
+//! for _ in 0..4 {
+//!     // Open and close transports as asked.
+//!     while let Some(cmd) = broker.poll_upstream() {
+//!         match cmd {
+//!             UpstreamCommand::Open(id) => {
+//!                 upstreams.insert(id, ServerSession::new(ServerConfig::default()));
+//!             }
+//!             UpstreamCommand::Close(id) => { upstreams.remove(&id); }
+//!         }
+//!     }
+//!     // Bytes both ways; the upstream broker accepts every CONNECT.
+//!     for (id, up) in upstreams.iter_mut() {
+//!         while let Some(bytes) = broker.upstream_transmit(*id) {
+//!             up.handle_read(&bytes).expect("valid STOMP");
+//!         }
+//!         while let Some(ev) = up.poll_event() {
+//!             if let ServerEvent::Connect(_) = ev {
+//!                 up.accept(&Accept::default()).expect("pending CONNECT");
+//!             }
+//!         }
+//!         while let Some(bytes) = up.poll_transmit() {
+//!             broker.upstream_read(*id, &bytes, now)?;
+//!         }
+//!     }
+//!     while let Some(id) = broker.poll_ready() {
+//!         while let Some(t) = broker.poll_transmit(id) {
+//!             t.write_to(&mut wire);
+//!         }
+//!     }
+//!     while broker.poll_event().is_some() {}
+//! }
+//! assert!(wire.starts_with(b"CONNECTED\nversion:1.2\n"));
+//! assert!(broker.relay_system_connected());
+//! assert_eq!(broker.stats().relay.upstreams_current, 2); // the client's and the system's
+//! # Ok::<(), stompbox_broker::HostError>(())
+//! ```
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -110,11 +188,12 @@ mod session;
 mod stats;
 mod wire;
 
+pub use broker::relay::{RelayEvent, UpstreamCommand, UpstreamId, UpstreamOwner};
 pub use broker::{
     AcceptAll, AppMessage, AppSubscribe, AuthDecision, Authenticator, Broker, CloseReason,
     ConnectRequest, Event, HostError, PublishError, SessionId, TransportInfo,
 };
-pub use config::{Config, UnknownDestination};
+pub use config::{Config, RelayConfig, RelayCredentials, UnknownDestination};
 pub use inbound::AckMode;
-pub use stats::{FrameCounts, QueueStats, Stats};
+pub use stats::{FrameCounts, QueueStats, RelayStats, Stats};
 pub use wire::{Escaping, Transmit};

@@ -125,6 +125,35 @@ pub struct Stats {
     pub heartbeat_timeouts: u64,
     /// Sessions refused because the session limit was reached.
     pub sessions_refused: u64,
+    /// The broker relay (all zero when no relay is configured).
+    pub relay: RelayStats,
+}
+
+/// Counters of the broker relay ([`Config::relay`](crate::Config)).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RelayStats {
+    /// Upstream connections open now (client sessions' and the system session's).
+    pub upstreams_current: usize,
+    /// Upstream connections asked for since the broker started.
+    pub upstreams_opened: u64,
+    /// Upstream connections that failed (ERROR, transport lost, heart-beat or CONNECT timeout).
+    pub upstream_failures: u64,
+    /// Is the shared system session connected now?
+    pub system_connected: bool,
+    /// Times the system session (re)connected.
+    pub system_connects: u64,
+    /// Client frames forwarded upstream.
+    pub frames_up: u64,
+    /// Upstream frames passed back to clients (MESSAGE, RECEIPT, ERROR).
+    pub frames_down: u64,
+    /// Application publishes handed to the system session.
+    pub publishes: u64,
+    /// Application publishes confirmed by an upstream RECEIPT.
+    pub publishes_confirmed: u64,
+    /// Application publishes that failed (reported as `RelayEvent::PublishFailed`).
+    pub publishes_failed: u64,
+    /// Application publishes refused at once (system session down or too many unconfirmed).
+    pub publishes_refused: u64,
 }
 
 impl Stats {
@@ -184,7 +213,28 @@ impl Stats {
                 q.depth, q.unacked, q.consumers
             );
         }
-        s.push_str("]}");
+        s.push_str("],\"relay\":{");
+        let r = &self.relay;
+        let relay: [(&str, u64); 11] = [
+            ("upstreams_current", r.upstreams_current as u64),
+            ("upstreams_opened", r.upstreams_opened),
+            ("upstream_failures", r.upstream_failures),
+            ("system_connected", u64::from(r.system_connected)),
+            ("system_connects", r.system_connects),
+            ("frames_up", r.frames_up),
+            ("frames_down", r.frames_down),
+            ("publishes", r.publishes),
+            ("publishes_confirmed", r.publishes_confirmed),
+            ("publishes_failed", r.publishes_failed),
+            ("publishes_refused", r.publishes_refused),
+        ];
+        for (i, (k, v)) in relay.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            let _ = write!(s, "\"{k}\":{v}");
+        }
+        s.push_str("}}");
         s
     }
 }
@@ -229,7 +279,7 @@ mod tests {
         assert!(j.starts_with("{\"sessions_current\":2,"), "{j}");
         assert!(j.contains("\"frames_in\":{\"CONNECT\":0,\"CONNECTED\":0,\"SEND\":5,"));
         assert!(j.contains(
-            "\"queues\":[{\"destination\":\"/queue/\\\"q\\\"\\n\\u0001\",\"depth\":3,\"unacked\":1,\"consumers\":0}]}"
+            "\"queues\":[{\"destination\":\"/queue/\\\"q\\\"\\n\\u0001\",\"depth\":3,\"unacked\":1,\"consumers\":0}],\"relay\":{"
         ));
         // Balanced braces and brackets, no trailing commas.
         assert_eq!(j.matches('{').count(), j.matches('}').count());
