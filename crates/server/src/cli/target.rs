@@ -1,0 +1,259 @@
+//! Broker URLs (`ws://host:port/path`, `stomp://host:port`), the CONNECT frame and the
+//! client connection they make.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+
+use stompbox::ClientConnection;
+use stompbox::stomp::{Command, Frame};
+
+use super::args::{CliError, ConnectOptions};
+
+/// How STOMP is carried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Transport {
+    /// STOMP over WebSocket, upgraded on this path.
+    WebSocket { path: String },
+    /// Raw STOMP over TCP.
+    Tcp,
+}
+
+/// A parsed broker URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Target {
+    pub(crate) transport: Transport,
+    pub(crate) host: String,
+    pub(crate) port: u16,
+}
+
+impl Target {
+    pub(crate) fn parse(url: &str) -> Result<Self, CliError> {
+        let bad = |why: &str| CliError::Usage(format!("bad URL {url:?}: {why}"));
+        let (scheme, rest) = url
+            .split_once("://")
+            .ok_or_else(|| bad("expected ws://HOST:PORT/PATH or stomp://HOST:PORT"))?;
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, ""),
+        };
+        let (transport, default_port) = match scheme.to_ascii_lowercase().as_str() {
+            "ws" => (
+                Transport::WebSocket {
+                    path: if path.is_empty() { "/" } else { path }.to_owned(),
+                },
+                80,
+            ),
+            "stomp" | "tcp" => {
+                if !path.is_empty() && path != "/" {
+                    return Err(bad("a stomp:// URL has no path"));
+                }
+                (Transport::Tcp, 61613)
+            }
+            "wss" | "stomp+ssl" | "stomps" => {
+                return Err(bad("TLS is not supported (use ws:// or stomp://)"));
+            }
+            _ => return Err(bad("the scheme must be ws:// or stomp://")),
+        };
+        if authority.contains('@') {
+            return Err(bad("credentials go in --login/--passcode, not the URL"));
+        }
+        let (host, port) = if let Some(stripped) = authority.strip_prefix('[') {
+            // [v6]:port
+            let (h, after) = stripped
+                .split_once(']')
+                .ok_or_else(|| bad("unclosed '[' in the host"))?;
+            let port = match after.strip_prefix(':') {
+                Some(p) => p.parse().map_err(|_| bad("bad port"))?,
+                None if after.is_empty() => default_port,
+                None => return Err(bad("junk after the host")),
+            };
+            (h.to_owned(), port)
+        } else {
+            match authority.rsplit_once(':') {
+                Some((h, p)) => (h.to_owned(), p.parse().map_err(|_| bad("bad port"))?),
+                None => (authority.to_owned(), default_port),
+            }
+        };
+        if host.is_empty() {
+            return Err(bad("no host"));
+        }
+        Ok(Self {
+            transport,
+            host,
+            port,
+        })
+    }
+
+    /// Every address the host resolves to.
+    pub(crate) fn resolve(&self) -> Result<Vec<SocketAddr>, CliError> {
+        let addrs: Vec<SocketAddr> = (self.host.as_str(), self.port)
+            .to_socket_addrs()
+            .map_err(|e| CliError::Connect(format!("cannot resolve {}: {e}", self.host)))?
+            .collect();
+        if addrs.is_empty() {
+            return Err(CliError::Connect(format!(
+                "{} resolves to no address",
+                self.host
+            )));
+        }
+        Ok(addrs)
+    }
+
+    /// `host:port` as it goes in the HTTP `Host` header.
+    pub(crate) fn authority(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+
+    /// A new client connection for this target (nothing queued yet but the HTTP request).
+    pub(crate) fn client(&self, rng: &mut Rng) -> ClientConnection {
+        match &self.transport {
+            Transport::WebSocket { path } => {
+                let mut nonce = [0u8; 16];
+                nonce[..8].copy_from_slice(&rng.next_u64().to_le_bytes());
+                nonce[8..].copy_from_slice(&rng.next_u64().to_le_bytes());
+                let mut masks = Rng::new(rng.next_u64());
+                ClientConnection::websocket(&self.authority(), path, nonce, move || {
+                    masks.next_u64().to_le_bytes()[..4]
+                        .try_into()
+                        .unwrap_or([0x5a; 4])
+                })
+            }
+            Transport::Tcp => ClientConnection::raw_stomp(&self.host),
+        }
+    }
+
+    /// The CONNECT frame for these options (our own, so that `--host` and the heart-beat are
+    /// exactly what the user asked for).
+    pub(crate) fn connect_frame(&self, o: &ConnectOptions) -> Frame {
+        let hb = format!("{0},{0}", o.heartbeat_ms);
+        let mut b = Frame::builder(Command::Connect)
+            .header("accept-version", "1.2,1.1,1.0")
+            .header("host", o.host.as_deref().unwrap_or(&self.host))
+            .header("heart-beat", &hb)
+            .header_opt("login", o.login.as_deref())
+            .header_opt("passcode", o.passcode.as_deref());
+        for (k, v) in &o.connect_headers {
+            b = b.header(k, v);
+        }
+        b.build()
+    }
+}
+
+/// xorshift64*: WebSocket nonces and masking keys, seeded from the OS. Masking keys only need
+/// to be unpredictable to scripts in a browser (RFC 6455 §10.3), not secret; a fresh OS seed
+/// per connection is enough for a command-line client and a load generator.
+#[derive(Debug, Clone)]
+pub(crate) struct Rng(u64);
+
+impl Rng {
+    pub(crate) fn new(seed: u64) -> Self {
+        Self(seed | 1)
+    }
+
+    /// Seeded from the OS random source (falls back to the clock and the pid).
+    pub(crate) fn from_os() -> Self {
+        let mut b = [0u8; 8];
+        if getrandom::fill(&mut b).is_err() {
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+            b = (t ^ (u64::from(std::process::id()) << 32)).to_le_bytes();
+        }
+        Self::new(u64::from_le_bytes(b))
+    }
+
+    pub(crate) fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let ws = |p: &str| Transport::WebSocket { path: p.into() };
+        let cases: &[(&str, Transport, &str, u16)] = &[
+            ("ws://127.0.0.1:8080/ws", ws("/ws"), "127.0.0.1", 8080),
+            ("ws://localhost/ws", ws("/ws"), "localhost", 80),
+            ("ws://localhost:15674", ws("/"), "localhost", 15674),
+            ("WS://h:1/a/b?x=1", ws("/a/b?x=1"), "h", 1),
+            ("stomp://127.0.0.1:61613", Transport::Tcp, "127.0.0.1", 61613),
+            ("stomp://broker", Transport::Tcp, "broker", 61613),
+            ("stomp://[::1]:7", Transport::Tcp, "::1", 7),
+            ("ws://[::1]/ws", ws("/ws"), "::1", 80),
+        ];
+        for (url, transport, host, port) in cases {
+            let t = Target::parse(url).unwrap_or_else(|e| panic!("{url}: {e}"));
+            assert_eq!((&t.transport, t.host.as_str(), t.port), (transport, *host, *port));
+        }
+    }
+
+    #[test]
+    fn bad_urls_are_usage_errors() {
+        for url in [
+            "localhost:8080",
+            "http://localhost/ws",
+            "wss://localhost/ws",
+            "ws://:80/ws",
+            "ws://h:port/ws",
+            "ws://h:99999/ws",
+            "stomp://h:1/path",
+            "ws://user:pw@h/ws",
+            "ws://[::1/ws",
+            "ws://[::1]x/ws",
+        ] {
+            assert!(
+                matches!(Target::parse(url), Err(CliError::Usage(_))),
+                "{url} should be refused"
+            );
+        }
+    }
+
+    #[test]
+    fn authority_brackets_v6() {
+        assert_eq!(Target::parse("ws://[::1]:9/").unwrap().authority(), "[::1]:9");
+        assert_eq!(Target::parse("ws://a:9/").unwrap().authority(), "a:9");
+    }
+
+    #[test]
+    fn connect_frame_uses_the_options() {
+        let t = Target::parse("stomp://127.0.0.1:1").unwrap();
+        let o = ConnectOptions {
+            login: Some("guest".into()),
+            passcode: Some("pw".into()),
+            host: Some("/".into()),
+            connect_headers: vec![("client-id".into(), "x".into())],
+            heartbeat_ms: 500,
+            timeout_ms: 1,
+        };
+        let f = t.connect_frame(&o);
+        assert_eq!(f.command(), Command::Connect);
+        assert_eq!(f.header("host"), Some("/"));
+        assert_eq!(f.header("heart-beat"), Some("500,500"));
+        assert_eq!(f.header("login"), Some("guest"));
+        assert_eq!(f.header("passcode"), Some("pw"));
+        assert_eq!(f.header("client-id"), Some("x"));
+        let plain = t.connect_frame(&ConnectOptions::default());
+        assert_eq!(plain.header("host"), Some("127.0.0.1"));
+        assert_eq!(plain.header("login"), None);
+    }
+
+    #[test]
+    fn rng_is_not_constant() {
+        let mut r = Rng::new(0);
+        let a = r.next_u64();
+        let b = r.next_u64();
+        assert_ne!(a, b);
+        assert_ne!(a, 0);
+    }
+}
