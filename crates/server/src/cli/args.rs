@@ -204,7 +204,14 @@ mod tests {
 
     #[test]
     fn flags_values_and_positionals() {
-        let mut a = Args::new(&strings(&["x", "--login=bob", "--timeout", "5", "-", "--raw"]));
+        let mut a = Args::new(&strings(&[
+            "x",
+            "--login=bob",
+            "--timeout",
+            "5",
+            "-",
+            "--raw",
+        ]));
         let mut o = ConnectOptions::default();
         let mut pos = Vec::new();
         let mut flags = Vec::new();

@@ -122,13 +122,18 @@ impl Blocking {
 
     /// The next frame from the server; `Ok(None)` when `deadline` passes first. An ERROR frame
     /// is an `Err(CliError::Server)` with its `message` header and body.
-    pub(crate) fn next_frame(&mut self, deadline: Option<Instant>) -> Result<Option<Frame>, CliError> {
+    pub(crate) fn next_frame(
+        &mut self,
+        deadline: Option<Instant>,
+    ) -> Result<Option<Frame>, CliError> {
         loop {
             if let Some(f) = self.frames.pop_front() {
                 return Ok(Some(f));
             }
             if let Some(why) = &self.closed {
-                return Err(CliError::Connection(format!("closed by the server ({why})")));
+                return Err(CliError::Connection(format!(
+                    "closed by the server ({why})"
+                )));
             }
             let now = self.now_ms();
             if self.send_every > 0 && now >= self.last_write + self.send_every {
@@ -151,7 +156,9 @@ impl Blocking {
             }
             if self.send_every > 0 {
                 wait = wait.min(Duration::from_millis(
-                    (self.last_write + self.send_every).saturating_sub(now).max(1),
+                    (self.last_write + self.send_every)
+                        .saturating_sub(now)
+                        .max(1),
                 ));
             }
             if self.recv_grace > 0 {
@@ -206,7 +213,9 @@ impl Blocking {
     ) -> Result<(), CliError> {
         loop {
             match self.next_frame(Some(deadline))? {
-                Some(f) if f.command() == Command::Receipt && f.header("receipt-id") == Some(id) => {
+                Some(f)
+                    if f.command() == Command::Receipt && f.header("receipt-id") == Some(id) =>
+                {
                     return Ok(());
                 }
                 Some(f) => other(f)?,

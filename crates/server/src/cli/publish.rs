@@ -66,7 +66,9 @@ fn parse(args: &[String]) -> Result<Options, CliError> {
         }
     }
     let mut pos = pos.into_iter();
-    o.url = pos.next().ok_or_else(|| CliError::Usage("missing URL".into()))?;
+    o.url = pos
+        .next()
+        .ok_or_else(|| CliError::Usage("missing URL".into()))?;
     o.dest = pos
         .next()
         .ok_or_else(|| CliError::Usage("missing DEST".into()))?;
@@ -77,7 +79,9 @@ fn parse(args: &[String]) -> Result<Options, CliError> {
         )));
     }
     if o.whole && o.body.as_deref().is_some_and(|b| b != "-") {
-        return Err(CliError::Usage("--whole reads stdin; give '-' or no BODY".into()));
+        return Err(CliError::Usage(
+            "--whole reads stdin; give '-' or no BODY".into(),
+        ));
     }
     Ok(o)
 }
@@ -93,7 +97,10 @@ pub(crate) fn run(args: &[String]) -> Result<(), CliError> {
         let receipt = format!("m{n}");
         let mut b = Frame::builder(Command::Send)
             .header("destination", &o.dest)
-            .header("content-type", o.content_type.as_deref().unwrap_or("text/plain"));
+            .header(
+                "content-type",
+                o.content_type.as_deref().unwrap_or("text/plain"),
+            );
         for (k, v) in &o.headers {
             b = b.header(k, v);
         }
@@ -159,7 +166,10 @@ mod tests {
             "--receipt",
         ]))
         .unwrap();
-        assert_eq!((o.url.as_str(), o.dest.as_str()), ("ws://h:1/ws", "/topic/a"));
+        assert_eq!(
+            (o.url.as_str(), o.dest.as_str()),
+            ("ws://h:1/ws", "/topic/a")
+        );
         assert_eq!(o.body.as_deref(), Some("hi there"));
         assert_eq!(o.headers, [("k".to_owned(), "v".to_owned())]);
         assert_eq!(o.connect.login.as_deref(), Some("u"));

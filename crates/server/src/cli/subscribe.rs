@@ -105,7 +105,9 @@ fn parse(args: &[String]) -> Result<Options, CliError> {
         }
     }
     let mut pos = pos.into_iter();
-    o.url = pos.next().ok_or_else(|| CliError::Usage("missing URL".into()))?;
+    o.url = pos
+        .next()
+        .ok_or_else(|| CliError::Usage("missing URL".into()))?;
     o.dest = pos
         .next()
         .ok_or_else(|| CliError::Usage("missing DEST".into()))?;
@@ -113,7 +115,9 @@ fn parse(args: &[String]) -> Result<Options, CliError> {
         return Err(CliError::Usage(format!("unexpected argument {extra:?}")));
     }
     if o.raw && o.show_headers {
-        return Err(CliError::Usage("--raw and --headers exclude each other".into()));
+        return Err(CliError::Usage(
+            "--raw and --headers exclude each other".into(),
+        ));
     }
     Ok(o)
 }

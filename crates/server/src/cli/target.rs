@@ -187,14 +187,22 @@ mod tests {
             ("ws://localhost/ws", ws("/ws"), "localhost", 80),
             ("ws://localhost:15674", ws("/"), "localhost", 15674),
             ("WS://h:1/a/b?x=1", ws("/a/b?x=1"), "h", 1),
-            ("stomp://127.0.0.1:61613", Transport::Tcp, "127.0.0.1", 61613),
+            (
+                "stomp://127.0.0.1:61613",
+                Transport::Tcp,
+                "127.0.0.1",
+                61613,
+            ),
             ("stomp://broker", Transport::Tcp, "broker", 61613),
             ("stomp://[::1]:7", Transport::Tcp, "::1", 7),
             ("ws://[::1]/ws", ws("/ws"), "::1", 80),
         ];
         for (url, transport, host, port) in cases {
             let t = Target::parse(url).unwrap_or_else(|e| panic!("{url}: {e}"));
-            assert_eq!((&t.transport, t.host.as_str(), t.port), (transport, *host, *port));
+            assert_eq!(
+                (&t.transport, t.host.as_str(), t.port),
+                (transport, *host, *port)
+            );
         }
     }
 
@@ -221,7 +229,10 @@ mod tests {
 
     #[test]
     fn authority_brackets_v6() {
-        assert_eq!(Target::parse("ws://[::1]:9/").unwrap().authority(), "[::1]:9");
+        assert_eq!(
+            Target::parse("ws://[::1]:9/").unwrap().authority(),
+            "[::1]:9"
+        );
         assert_eq!(Target::parse("ws://a:9/").unwrap().authority(), "a:9");
     }
 

@@ -173,7 +173,9 @@ fn parse(args: &[String]) -> Result<Options, CliError> {
         }
     }
     let mut pos = pos.into_iter();
-    o.url = pos.next().ok_or_else(|| CliError::Usage("missing URL".into()))?;
+    o.url = pos
+        .next()
+        .ok_or_else(|| CliError::Usage("missing URL".into()))?;
     if let Some(extra) = pos.next() {
         return Err(CliError::Usage(format!("unexpected argument {extra:?}")));
     }
@@ -600,8 +602,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), CliError> {
     };
     // 1. Connect (and subscribe) everything, within the connect timeout per batch.
     let connect_started = Instant::now();
-    let connect_limit = Duration::from_millis(o.connect.timeout_ms)
-        .saturating_mul((total / 1000 + 1) as u32);
+    let connect_limit =
+        Duration::from_millis(o.connect.timeout_ms).saturating_mul((total / 1000 + 1) as u32);
     loop {
         let ready = shared.ready.load(Relaxed);
         let failed = shared.failed.load(Relaxed);
@@ -650,8 +652,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), CliError> {
                 false,
             );
             if el >= duration
-                || (plan.publishers > 0
-                    && shared.publishers_done.load(Relaxed) >= plan.publishers)
+                || (plan.publishers > 0 && shared.publishers_done.load(Relaxed) >= plan.publishers)
             {
                 break;
             }
@@ -738,11 +739,13 @@ pub(crate) fn run(args: &[String]) -> Result<(), CliError> {
         print!("{}", report.human());
     }
     if ready == 0 {
-        let why = report
-            .errors
-            .first()
-            .map_or_else(|| "no connection became ready".to_owned(), |(m, _)| m.clone());
-        return Err(CliError::Connect(format!("no connection became ready: {why}")));
+        let why = report.errors.first().map_or_else(
+            || "no connection became ready".to_owned(),
+            |(m, _)| m.clone(),
+        );
+        return Err(CliError::Connect(format!(
+            "no connection became ready: {why}"
+        )));
     }
     Ok(())
 }
@@ -765,8 +768,20 @@ mod tests {
             (&["ws://x/", "--scenario", "fanout"], 1, 1000, 1000, 1001),
             (&["ws://x/", "--scenario", "fanin"], 1000, 1, 1, 1001),
             (&["ws://x/", "--scenario", "pairs"], 100, 100, 1, 200),
-            (&["ws://x/", "--scenario", "pairs", "--pairs", "3"], 3, 3, 1, 6),
-            (&["ws://x/", "--scenario", "idle", "--connections", "5"], 0, 0, 1, 5),
+            (
+                &["ws://x/", "--scenario", "pairs", "--pairs", "3"],
+                3,
+                3,
+                1,
+                6,
+            ),
+            (
+                &["ws://x/", "--scenario", "idle", "--connections", "5"],
+                0,
+                0,
+                1,
+                5,
+            ),
             (
                 &["ws://x/", "--publishers", "2", "--subscribers", "7"],
                 2,
@@ -778,7 +793,12 @@ mod tests {
         for (a, p, s, factor, n) in cases {
             let plan = plan_of(a);
             assert_eq!(
-                (plan.publishers, plan.subscribers, plan.factor, plan.roles.len()),
+                (
+                    plan.publishers,
+                    plan.subscribers,
+                    plan.factor,
+                    plan.roles.len()
+                ),
                 (*p, *s, *factor, *n),
                 "{a:?}"
             );
@@ -787,7 +807,15 @@ mod tests {
 
     #[test]
     fn count_is_split_over_publishers() {
-        let plan = plan_of(&["ws://x/", "--scenario", "fanin", "--publishers", "3", "--count", "10"]);
+        let plan = plan_of(&[
+            "ws://x/",
+            "--scenario",
+            "fanin",
+            "--publishers",
+            "3",
+            "--count",
+            "10",
+        ]);
         let quotas: Vec<u64> = plan
             .roles
             .iter()
@@ -812,7 +840,12 @@ mod tests {
             .collect();
         assert_eq!(
             dests,
-            ["/topic/bench.0", "/topic/bench.0", "/topic/bench.1", "/topic/bench.1"]
+            [
+                "/topic/bench.0",
+                "/topic/bench.0",
+                "/topic/bench.1",
+                "/topic/bench.1"
+            ]
         );
     }
 
@@ -820,7 +853,14 @@ mod tests {
     fn idle_defaults_to_heartbeats() {
         let o = parse(&args(&["ws://x/", "--scenario", "idle"])).unwrap();
         assert_eq!(o.connect.heartbeat_ms, 10_000);
-        let o = parse(&args(&["ws://x/", "--scenario", "idle", "--heartbeat", "0"])).unwrap();
+        let o = parse(&args(&[
+            "ws://x/",
+            "--scenario",
+            "idle",
+            "--heartbeat",
+            "0",
+        ]))
+        .unwrap();
         assert_eq!(o.connect.heartbeat_ms, 0);
     }
 
@@ -840,8 +880,14 @@ mod tests {
         for a in cases {
             assert!(matches!(parse(&args(a)), Err(CliError::Usage(_))), "{a:?}");
         }
-        let too_many = parse(&args(&["ws://x/", "--scenario", "idle", "--connections", "100001"]))
-            .unwrap();
+        let too_many = parse(&args(&[
+            "ws://x/",
+            "--scenario",
+            "idle",
+            "--connections",
+            "100001",
+        ]))
+        .unwrap();
         assert!(matches!(plan(&too_many), Err(CliError::Usage(_))));
         let zero = parse(&args(&["ws://x/", "--pairs", "0", "--scenario", "pairs"])).unwrap();
         assert!(matches!(plan(&zero), Err(CliError::Usage(_))));
@@ -850,7 +896,10 @@ mod tests {
     #[test]
     fn remote_targets_need_a_flag() {
         let r = run(&args(&["ws://192.0.2.1:9/ws", "--duration", "1"]));
-        assert!(matches!(r, Err(CliError::Usage(ref m)) if m.contains("--allow-remote")), "{r:?}");
+        assert!(
+            matches!(r, Err(CliError::Usage(ref m)) if m.contains("--allow-remote")),
+            "{r:?}"
+        );
     }
 
     #[test]

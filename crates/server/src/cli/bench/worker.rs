@@ -197,7 +197,7 @@ impl Worker {
             if phase == RUNNING {
                 self.publish();
             }
-            if now_ms >= last_maintenance + 100 {
+            if now_ms >= last_maintenance + self.maintenance_ms() {
                 last_maintenance = now_ms;
                 self.maintain(now_ms);
             }
@@ -367,7 +367,8 @@ impl Worker {
                     if phase >= RUNNING {
                         self.delivered += 1;
                         self.result.last_delivery_us = now;
-                        if let Some(ts) = frame.header(TS_HEADER).and_then(|v| v.parse::<u64>().ok())
+                        if let Some(ts) =
+                            frame.header(TS_HEADER).and_then(|v| v.parse::<u64>().ok())
                         {
                             self.result.latency_us.record(now.saturating_sub(ts));
                         }
@@ -478,8 +479,8 @@ impl Worker {
                     // up in the latency (no coordinated omission).
                     start + (conn.sent as f64 * 1e6 / rate) as u64
                 } else {
-                    let in_flight = (self.shared.published.load(Relaxed) + self.published)
-                        * self.spec.factor;
+                    let in_flight =
+                        (self.shared.published.load(Relaxed) + self.published) * self.spec.factor;
                     let done = self.shared.delivered.load(Relaxed) + self.delivered;
                     if in_flight.saturating_sub(done) >= self.spec.window * self.spec.factor {
                         break;
@@ -508,8 +509,18 @@ impl Worker {
         }
     }
 
-    /// Heart-beats out, liveness in, every 100 ms.
+    /// How often heart-beats and liveness are checked: a quarter of our heart-beat interval
+    /// (the negotiated one is never shorter), between 10 and 100 ms.
+    fn maintenance_ms(&self) -> u64 {
+        match self.spec.connect.heartbeat_ms {
+            0 => 100,
+            hb => (hb / 4).clamp(10, 100),
+        }
+    }
+
+    /// Heart-beats out (early by up to one maintenance period, never late), liveness in.
     fn maintain(&mut self, now_ms: u64) {
+        let early = self.maintenance_ms();
         for token in 0..self.conns.len() {
             let Some(conn) = self.conns[token].as_mut() else {
                 continue;
@@ -525,7 +536,7 @@ impl Worker {
                 self.fail(token, why);
                 continue;
             }
-            if conn.hb_send_ms > 0 && now_ms >= conn.last_write_ms + conn.hb_send_ms {
+            if conn.hb_send_ms > 0 && now_ms + early >= conn.last_write_ms + conn.hb_send_ms {
                 conn.c.send_raw(Bytes::from_static(b"\n"));
                 if let Err(why) = self.write(token) {
                     self.fail(token, why);
