@@ -38,13 +38,14 @@ Scenario:
 Load:
   --rate R                 messages/s offered, all publishers together, 0 = as fast as
                            the window allows                                        [0]
-  --window W               max-rate mode: messages in flight, all publishers       [1000]
+  --window W               max-rate mode: deliveries in flight (published x subscribers
+                           per topic, not yet received), all publishers together [10000]
   --size BYTES             message body size                                         [100]
   --count N                stop publishing after N messages in all                [none]
   --duration SECS          publishing time (idle: holding time), at most 3600         [10]
   --drain-ms MS            after publishing, wait this long for the last deliveries [3000]
   --threads T              load-generator threads                                      [2]
-  --connect-rate-limit K   connection attempts in progress per thread                [200]
+  --connect-rate-limit K   connection attempts in progress per thread                 [64]
 Output:
   --json                   print the result as JSON on stdout
   --server-pid PID         the server whose RSS to report [found by the URL's port when local]
@@ -109,13 +110,13 @@ fn parse(args: &[String]) -> Result<Options, CliError> {
         connections: None,
         topic: "/topic/bench".into(),
         rate: 0.0,
-        window: 1000,
+        window: 10_000,
         size: 100,
         count: None,
         duration_s: 10.0,
         drain_ms: 3000,
         threads: 2,
-        max_connecting: 200,
+        max_connecting: 64,
         json: false,
         server_pid: None,
         quiet: false,

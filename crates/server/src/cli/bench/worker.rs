@@ -55,7 +55,8 @@ pub(crate) struct Spec {
     pub(crate) body: Bytes,
     /// Messages per second per publisher (0: as fast as the window allows).
     pub(crate) rate_per_publisher: f64,
-    /// Messages in flight (published, not yet delivered to every subscriber), all publishers.
+    /// Deliveries in flight (expected for what was published, not yet received), all
+    /// publishers together.
     pub(crate) window: u64,
     /// Deliveries expected per published message.
     pub(crate) factor: u64,
@@ -482,7 +483,7 @@ impl Worker {
                     let in_flight =
                         (self.shared.published.load(Relaxed) + self.published) * self.spec.factor;
                     let done = self.shared.delivered.load(Relaxed) + self.delivered;
-                    if in_flight.saturating_sub(done) >= self.spec.window * self.spec.factor {
+                    if in_flight.saturating_sub(done) >= self.spec.window {
                         break;
                     }
                     now
