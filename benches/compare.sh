@@ -127,6 +127,7 @@ for n in scenarios:
         print(f"| {n} | (run failed) | | | |"); continue
     size = f"{a['publishers']}->{a['subscribers']}" if n != "idle" else f"{a['connections']} conns"
     rate = "max" if a["rate_offered"] == 0 else f"{a['rate_offered']:.0f}/s offered"
+    if n == "idle": rate = "heart-beats 10 s"
     rows = []
     if n == "idle":
         mib = lambda j: (j["server_rss_after_kib"] or 0) / 1024

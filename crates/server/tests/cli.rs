@@ -1,6 +1,10 @@
 //! The client commands of the binary (`publish`, `subscribe`, `bench`) against an in-process
 //! server on loopback, over WebSocket and TCP, including the failures a user meets.
-#![allow(clippy::unwrap_used, reason = "tests panic on failure by design")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::cast_sign_loss,
+    reason = "tests panic on failure by design; JSON numbers here are non-negative"
+)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
@@ -355,13 +359,19 @@ fn usage_errors_exit_2() {
     assert!(o.stdout.contains("--scenario"));
 }
 
-fn json_number(json: &str, key: &str) -> f64 {
+fn json_number(json: &str, key: &str) -> u64 {
     let at = json
         .find(&format!("\"{key}\":"))
         .unwrap_or_else(|| panic!("{key} in {json}"));
     let rest = &json[at + key.len() + 3..];
     let end = rest.find([',', '}']).unwrap();
-    rest[..end].parse().unwrap()
+    // Integers as they are; ratios as parts per million.
+    let v: f64 = rest[..end].parse().unwrap();
+    if rest[..end].contains('.') {
+        (v * 1e6).round() as u64
+    } else {
+        v as u64
+    }
 }
 
 #[test]
@@ -388,12 +398,12 @@ fn bench_smoke_pairs_and_fanout_deliver_everything() {
         let o = run(&args, None);
         assert_eq!(o.code, 0, "{}", o.stderr);
         let j = o.stdout.trim();
-        assert_eq!(json_number(j, "published"), 200.0, "{j}");
+        assert_eq!(json_number(j, "published"), 200, "{j}");
         let expected = json_number(j, "expected");
         assert_eq!(json_number(j, "delivered"), expected, "{j}");
-        assert_eq!(json_number(j, "delivery_ratio"), 1.0);
-        assert_eq!(json_number(j, "lost"), 0.0);
-        assert!(json_number(j, "p99") > 0.0, "{j}");
+        assert_eq!(json_number(j, "delivery_ratio"), 1_000_000);
+        assert_eq!(json_number(j, "lost"), 0);
+        assert!(json_number(j, "p99") > 0, "{j}");
         // The in-process server is this test process: its RSS is found by the port.
         assert!(
             j.contains("\"server_pid\":") && !j.contains("\"server_pid\":null"),
@@ -424,10 +434,10 @@ fn bench_idle_holds_connections_with_heartbeats() {
     );
     assert_eq!(o.code, 0, "{}", o.stderr);
     let j = o.stdout.trim();
-    assert_eq!(json_number(j, "ready"), 50.0, "{j}");
-    assert_eq!(json_number(j, "lost"), 0.0, "{j}");
+    assert_eq!(json_number(j, "ready"), 50, "{j}");
+    assert_eq!(json_number(j, "lost"), 0, "{j}");
     // 50 connections, 100 ms heart-beats for 1 s: the server's heart-beats arrive.
-    assert!(json_number(j, "heartbeats_received") >= 50.0, "{j}");
+    assert!(json_number(j, "heartbeats_received") >= 50, "{j}");
 }
 
 #[test]

@@ -195,6 +195,7 @@ pub(crate) fn one_line(body: &[u8]) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests panic on failure by design")]
 mod tests {
     use super::*;
 

@@ -3,6 +3,11 @@
 //! messages allows, for a bounded time and count; reports rates, the delivery ratio, end-to-end
 //! latency percentiles (a timestamp header per message), connect times, errors, and the server's
 //! RSS when the server runs on this machine.
+#![allow(
+    clippy::cast_precision_loss,
+    clippy::cast_sign_loss,
+    reason = "statistics: counts and microseconds stay far below 2^52, rates and times are non-negative"
+)]
 
 mod hist;
 mod procfs;
@@ -39,7 +44,7 @@ Load:
   --rate R                 messages/s offered, all publishers together, 0 = as fast as
                            the window allows                                        [0]
   --window W               max-rate mode: deliveries in flight (published x subscribers
-                           per topic, not yet received), all publishers together [10000]
+                           per topic, not yet received), all publishers together  [5000]
   --size BYTES             message body size                                         [100]
   --count N                stop publishing after N messages in all                [none]
   --duration SECS          publishing time (idle: holding time), at most 3600         [10]
@@ -110,7 +115,7 @@ fn parse(args: &[String]) -> Result<Options, CliError> {
         connections: None,
         topic: "/topic/bench".into(),
         rate: 0.0,
-        window: 10_000,
+        window: 5_000,
         size: 100,
         count: None,
         duration_s: 10.0,
@@ -752,6 +757,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), CliError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests panic on failure by design")]
 mod tests {
     use super::*;
 

@@ -192,7 +192,7 @@ impl Worker {
                 break;
             }
             for ev in &events {
-                self.io(ev.token().0, phase);
+                self.io(ev.token().0);
             }
             let now_ms = now_us(&self.spec) / 1000;
             if phase == RUNNING {
@@ -289,7 +289,7 @@ impl Worker {
         self.conns[token] = None;
     }
 
-    fn io(&mut self, token: usize, phase: u8) {
+    fn io(&mut self, token: usize) {
         let Some(conn) = self.conns.get_mut(token).and_then(Option::as_mut) else {
             return;
         };
@@ -318,7 +318,7 @@ impl Worker {
             match conn.stream.read(&mut self.buf) {
                 Ok(0) => {
                     conn.c.handle_eof();
-                    let why = match self.events(token, phase) {
+                    let why = match self.events(token) {
                         Err(why) => why,
                         Ok(()) => "the server closed the connection".into(),
                     };
@@ -328,7 +328,7 @@ impl Worker {
                 Ok(n) => {
                     conn.last_read_ms = now_us(&self.spec) / 1000;
                     conn.c.handle_read(&self.buf[..n]);
-                    if let Err(why) = self.events(token, phase) {
+                    if let Err(why) = self.events(token) {
                         self.fail(token, why);
                         return;
                     }
@@ -347,7 +347,7 @@ impl Worker {
     }
 
     /// Drains the connection's events; `Err` when it must be dropped.
-    fn events(&mut self, token: usize, phase: u8) -> Result<(), String> {
+    fn events(&mut self, token: usize) -> Result<(), String> {
         let now = now_us(&self.spec);
         let Some(conn) = self.conns.get_mut(token).and_then(Option::as_mut) else {
             return Ok(());
@@ -365,14 +365,13 @@ impl Worker {
             };
             match frame.command() {
                 Command::Message => {
-                    if phase >= RUNNING {
+                    // Only our publishers' messages count (they carry the timestamp). Not gated
+                    // on the phase: another thread may already publish while this one has not
+                    // yet seen RUNNING.
+                    if let Some(ts) = frame.header(TS_HEADER).and_then(|v| v.parse::<u64>().ok()) {
                         self.delivered += 1;
                         self.result.last_delivery_us = now;
-                        if let Some(ts) =
-                            frame.header(TS_HEADER).and_then(|v| v.parse::<u64>().ok())
-                        {
-                            self.result.latency_us.record(now.saturating_sub(ts));
-                        }
+                        self.result.latency_us.record(now.saturating_sub(ts));
                     }
                 }
                 Command::Connected if conn.state == State::Stomp => {
@@ -480,8 +479,7 @@ impl Worker {
                     // up in the latency (no coordinated omission).
                     start + (conn.sent as f64 * 1e6 / rate) as u64
                 } else {
-                    let in_flight =
-                        (self.shared.published.load(Relaxed) + self.published) * self.spec.factor;
+                    let in_flight = self.shared.published.load(Relaxed) * self.spec.factor;
                     let done = self.shared.delivered.load(Relaxed) + self.delivered;
                     if in_flight.saturating_sub(done) >= self.spec.window {
                         break;
@@ -495,8 +493,13 @@ impl Worker {
                     .build();
                 conn.c.send_frame(&f);
                 conn.sent += 1;
-                self.published += 1;
                 n += 1;
+                if rate > 0.0 {
+                    self.published += 1;
+                } else {
+                    // Counted at once, so that the other threads see the window filling.
+                    self.shared.published.fetch_add(1, Relaxed);
+                }
             }
             if conn.sent >= quota {
                 conn.done = true;
