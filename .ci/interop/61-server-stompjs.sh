@@ -8,6 +8,8 @@ npm_install @stomp/stompjs ws
 build_server
 trap 'stop_server; exec 3>&- 2>/dev/null || true' EXIT
 start_server stompjs 18611 18612 --heartbeat 1000
+# The demo page's own client first (parser splits, encoder, live round trip).
+NODE_DIR="$NODE_DIR" node "$(dirname "$0")/server/stompbox_js_test.mjs" "$ROOT/crates/server/demo/stompbox.js" 18611
 fifo="$OUT/stompjs.fifo"; rm -f "$fifo"; mkfifo "$fifo"
 NODE_DIR="$NODE_DIR" node "$(dirname "$0")/server/stompjs_test.mjs" 18611 <"$fifo" >"$OUT/stompjs.out" 2>&1 &
 node_pid=$!

@@ -94,7 +94,7 @@ fn bench_parse(c: &mut Criterion, name: &str, frames: &[Vec<u8>], server_frames:
     g.throughput(Throughput::Elements(N as u64));
     g.sample_size(10);
     g.bench_function("memchr_nul_scan", |b| {
-        b.iter(|| memchr_nul(black_box(&input)))
+        b.iter(|| memchr_nul(black_box(&input)));
     });
     g.bench_function("stompbox", |b| {
         b.iter_batched(
@@ -124,9 +124,12 @@ fn bench_parse(c: &mut Criterion, name: &str, frames: &[Vec<u8>], server_frames:
     let split = || frames.to_vec();
     if server_frames {
         let parse = |v: Vec<Vec<u8>>| {
-            v.into_iter()
-                .map(|f| black_box(stomp_parser::server::ServerFrame::try_from(f).unwrap()))
-                .count()
+            let mut n = 0;
+            for f in v {
+                black_box(stomp_parser::server::ServerFrame::try_from(f).unwrap());
+                n += 1;
+            }
+            n
         };
         assert_eq!(parse(split()), N);
         g.bench_function("stomp-parser", |b| {
@@ -134,9 +137,12 @@ fn bench_parse(c: &mut Criterion, name: &str, frames: &[Vec<u8>], server_frames:
         });
     } else {
         let parse = |v: Vec<Vec<u8>>| {
-            v.into_iter()
-                .map(|f| black_box(stomp_parser::client::ClientFrame::try_from(f).unwrap()))
-                .count()
+            let mut n = 0;
+            for f in v {
+                black_box(stomp_parser::client::ClientFrame::try_from(f).unwrap());
+                n += 1;
+            }
+            n
         };
         assert_eq!(parse(split()), N);
         g.bench_function("stomp-parser", |b| {
@@ -188,7 +194,7 @@ fn bench_encode_s1(c: &mut Criterion) {
     g.throughput(Throughput::Elements(N as u64));
     g.sample_size(10);
     g.bench_function("stompbox", |b| {
-        b.iter(|| encode_stompbox(black_box(&frames)))
+        b.iter(|| encode_stompbox(black_box(&frames)));
     });
     let body = body();
     let body_str = String::from_utf8(body.clone()).unwrap();
@@ -248,7 +254,7 @@ fn bench_encode_s2(c: &mut Criterion) {
     g.throughput(Throughput::Elements(N as u64));
     g.sample_size(10);
     g.bench_function("stompbox", |b| {
-        b.iter(|| encode_stompbox(black_box(&frames)))
+        b.iter(|| encode_stompbox(black_box(&frames)));
     });
     let body = body();
     g.bench_function("async-stomp", |b| {

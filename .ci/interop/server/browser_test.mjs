@@ -39,8 +39,10 @@ try {
   await b.click('#send');
   await a.waitForSelector('#messages li:has-text("and hello back from B")', { timeout: 10000 });
   console.log('[browser] ok: page A received the answer');
-  await b.waitForFunction(() => document.querySelectorAll('#stats td').length > 4, null, { timeout: 10000 });
-  console.log('[browser] ok: live stats table filled from /stats');
+  // The live stats view refreshes every 2 s: wait until it shows the chat's deliveries.
+  await b.waitForFunction(() => [...document.querySelectorAll('#stats tr')].some(
+    (tr) => tr.cells[0].textContent === 'messages delivered' && parseInt(tr.cells[1].textContent, 10) >= 4), null, { timeout: 10000 });
+  console.log('[browser] ok: live stats show the deliveries (GET /stats)');
   await b.screenshot({ path: shot });
   console.log('[browser] screenshot: ' + shot);
   if (errors.length) throw new Error('page errors: ' + errors.join('; '));

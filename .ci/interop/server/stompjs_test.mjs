@@ -48,7 +48,8 @@ client.onStompError = (f) => log.push('ERROR ' + JSON.stringify(f.headers));
 client.activate();
 
 await until('connect', () => connects === 1);
-check(sessionHeaders.version === '1.2', 'negotiated STOMP 1.2 over the v12.stomp subprotocol');
+check(sessionHeaders.version === '1.2' && client.webSocket.protocol === 'v12.stomp',
+  `negotiated STOMP 1.2 over the ${client.webSocket.protocol} subprotocol`);
 check(sessionHeaders['heart-beat'] === '1000,1000', `heart-beat header ${sessionHeaders['heart-beat']}`);
 
 // publish with a receipt

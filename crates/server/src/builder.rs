@@ -112,7 +112,6 @@ impl ServerBuilder {
             defaults.max_frame,
             defaults.max_message,
             defaults.max_output,
-            defaults.max_unauthenticated,
         );
         b.heartbeat_ms(defaults.heartbeat_ms)
     }
@@ -128,12 +127,7 @@ impl ServerBuilder {
         b.settings.stats_interval_ms =
             (config.stats_interval_s > 0).then_some(config.stats_interval_s * 1000);
         b = b
-            .limits(
-                config.max_frame,
-                config.max_message,
-                config.max_output,
-                config.max_unauthenticated,
-            )
+            .limits(config.max_frame, config.max_message, config.max_output)
             .heartbeat_ms(config.heartbeat_ms);
         for origin in &config.allowed_origins {
             b = b.allow_origin(origin.clone());
@@ -204,29 +198,25 @@ impl ServerBuilder {
         self
     }
 
-    /// Broker destination prefixes (default `["/topic", "/queue"]`).
+    /// Broker destination prefixes: publish-subscribe (default `["/topic"]`) and point-to-point
+    /// (default `["/queue"]`).
     #[must_use]
-    pub fn broker_prefixes(mut self, prefixes: &[&str]) -> Self {
-        self.hub.broker_prefixes = prefixes.iter().map(|p| (*p).to_owned()).collect();
+    pub fn broker_prefixes(mut self, topics: &[&str], queues: &[&str]) -> Self {
+        self.hub.topic_prefixes = topics.iter().map(|p| (*p).to_owned()).collect();
+        self.hub.queue_prefixes = queues.iter().map(|p| (*p).to_owned()).collect();
         self
     }
 
-    /// Limits: WebSocket frame size, message size (also the STOMP frame size), queued output per
-    /// client (past it a client is a slow consumer) and STOMP frame size before CONNECT.
+    /// Limits: WebSocket frame size, message size (also the STOMP body size), and queued output
+    /// per client (past it a client is a slow consumer). Before CONNECT is accepted the STOMP
+    /// codec's smaller limits apply (64 KiB body, 8 KiB head).
     #[must_use]
-    pub fn limits(
-        mut self,
-        frame: usize,
-        message: usize,
-        output: usize,
-        unauthenticated: usize,
-    ) -> Self {
+    pub fn limits(mut self, frame: usize, message: usize, output: usize) -> Self {
         self.settings.connection.max_frame = frame;
         self.settings.connection.max_message = message;
         self.settings.max_output = output;
         self.hub.max_frame = message;
         self.hub.max_output = output;
-        self.hub.max_unauthenticated = unauthenticated.min(message);
         self
     }
 

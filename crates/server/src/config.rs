@@ -6,7 +6,7 @@
 //! The config file is a small subset of TOML: one `key = value` per line, `#` comments, values are
 //! quoted strings, integers, booleans or arrays of quoted strings. The keys are the long flag names
 //! with `-` written as `_` (`http`, `stomp`, `user`, `users_file`, `allow_origin`, `heartbeat_ms`,
-//! `max_connections`, `max_frame`, `max_message`, `max_output`, `max_unauth`, `log`,
+//! `max_connections`, `max_frame`, `max_message`, `max_output`, `log`,
 //! `stats_interval`, `shutdown_timeout_ms`, `handshake_timeout_ms`, `ws_echo`). Flags given on the command line override
 //! the file.
 //!
@@ -140,8 +140,6 @@ pub struct Config {
     pub max_message: usize,
     /// Maximum queued output per client before it counts as a slow consumer, in bytes.
     pub max_output: usize,
-    /// Maximum STOMP frame size before a session is authenticated, in bytes.
-    pub max_unauthenticated: usize,
     /// Log filter (tracing `EnvFilter` syntax), when given; otherwise `RUST_LOG` or `info`.
     pub log: Option<String>,
     /// Seconds between periodic stats log lines (0: off).
@@ -166,7 +164,6 @@ impl Default for Config {
             max_frame: 1 << 20,
             max_message: 1 << 20,
             max_output: 4 << 20,
-            max_unauthenticated: 64 << 10,
             log: None,
             stats_interval_s: 60,
             shutdown_timeout_ms: 3_000,
@@ -213,7 +210,7 @@ Security and limits:
   --max-frame BYTES        WebSocket frame size                      [1048576]
   --max-message BYTES      WebSocket message and STOMP frame size    [1048576]
   --max-output BYTES       queued output per client (slow consumer)  [4194304]
-  --max-unauth BYTES       STOMP frame size before CONNECT succeeds  [65536]
+                           (before CONNECT is accepted: 64 KiB bodies, 8 KiB heads)
 Behaviour:
   --heartbeat MS           heart-beat each way, 0 = off              [10000]
   --stats-interval SECS    periodic stats log line, 0 = off          [60]
@@ -312,7 +309,6 @@ const KEYS: &[&str] = &[
     "max_frame",
     "max_message",
     "max_output",
-    "max_unauth",
     "log",
     "stats_interval",
     "shutdown_timeout",
@@ -416,7 +412,6 @@ impl ConfigBuilder {
                 "max_frame" => c.max_frame = parse_num(key, v)?,
                 "max_message" => c.max_message = parse_num(key, v)?,
                 "max_output" => c.max_output = parse_num(key, v)?,
-                "max_unauth" => c.max_unauthenticated = parse_num(key, v)?,
                 "log" => c.log = Some(v.clone()),
                 "stats_interval" => c.stats_interval_s = parse_num(key, v)?,
                 "shutdown_timeout_ms" => c.shutdown_timeout_ms = parse_num(key, v)?,
@@ -451,7 +446,7 @@ fn validate_scalar(key: &str, v: &str) -> Result<(), ConfigError> {
         "heartbeat_ms" | "stats_interval" | "shutdown_timeout_ms" | "handshake_timeout_ms" => {
             parse_num::<u64>(key, v).map(drop)
         }
-        "max_connections" | "max_frame" | "max_message" | "max_output" | "max_unauth" => {
+        "max_connections" | "max_frame" | "max_message" | "max_output" => {
             let n: usize = parse_num(key, v)?;
             if n == 0 {
                 return Err(ConfigError::BadValue {
@@ -652,7 +647,6 @@ mod tests {
         assert_eq!(c.stomp, Some("127.0.0.1:61613".parse().unwrap()));
         assert_eq!(c.heartbeat_ms, 10_000);
         assert!(c.users.is_empty());
-        assert!(c.max_unauthenticated < c.max_message);
     }
 
     #[test]

@@ -18,11 +18,11 @@ pub(crate) type Hook = Box<dyn FnMut(&AuthRequest<'_>) -> AuthDecision + Send>;
 /// Broker settings collected by the builder.
 pub(crate) struct HubConfig {
     pub(crate) app_prefixes: Vec<String>,
-    pub(crate) broker_prefixes: Vec<String>,
+    pub(crate) topic_prefixes: Vec<String>,
+    pub(crate) queue_prefixes: Vec<String>,
     pub(crate) heartbeat_ms: u64,
     pub(crate) max_frame: usize,
     pub(crate) max_output: usize,
-    pub(crate) max_unauthenticated: usize,
     pub(crate) max_sessions: usize,
     pub(crate) auth: Option<Hook>,
 }
@@ -31,7 +31,8 @@ impl std::fmt::Debug for HubConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HubConfig")
             .field("app_prefixes", &self.app_prefixes)
-            .field("broker_prefixes", &self.broker_prefixes)
+            .field("topic_prefixes", &self.topic_prefixes)
+            .field("queue_prefixes", &self.queue_prefixes)
             .field("heartbeat_ms", &self.heartbeat_ms)
             .field("auth", &self.auth.is_some())
             .finish_non_exhaustive()
@@ -42,11 +43,11 @@ impl Default for HubConfig {
     fn default() -> Self {
         Self {
             app_prefixes: vec!["/app".into()],
-            broker_prefixes: vec!["/topic".into(), "/queue".into()],
+            topic_prefixes: vec!["/topic".into()],
+            queue_prefixes: vec!["/queue".into()],
             heartbeat_ms: 10_000,
             max_frame: 1 << 20,
             max_output: 4 << 20,
-            max_unauthenticated: 64 << 10,
             max_sessions: 10_000,
             auth: None,
         }
@@ -97,25 +98,14 @@ impl Hub {
         frame_limits.max_body_bytes = c.max_frame;
         let config = broker::Config {
             app_prefixes: c.app_prefixes.clone(),
-            topic_prefixes: c
-                .broker_prefixes
-                .iter()
-                .filter(|p| !p.starts_with("/queue"))
-                .cloned()
-                .collect(),
-            queue_prefixes: c
-                .broker_prefixes
-                .iter()
-                .filter(|p| p.starts_with("/queue"))
-                .cloned()
-                .collect(),
+            topic_prefixes: c.topic_prefixes.clone(),
+            queue_prefixes: c.queue_prefixes.clone(),
             heart_beat: (hb, hb),
             max_output_bytes: c.max_output,
             max_sessions: c.max_sessions,
             frame_limits,
             ..broker::Config::default()
         };
-        let _ = c.max_unauthenticated; // the codec's unauthenticated limits apply before CONNECT
         let broker = match c.auth.take() {
             Some(mut hook) => Broker::with_authenticator(config, move |r: &ConnectRequest<'_>| {
                 let req = AuthRequest {

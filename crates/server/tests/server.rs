@@ -8,7 +8,8 @@ use std::process::{Command as Process, Stdio};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use stompbox::stomp::{Command, Frame};
+use stompbox::stomp::client::{ClientConfig, ClientEvent as StompEvent, MessageEvent};
+use stompbox::stomp::{Command, Frame, HeartBeat, Version};
 use stompbox::{ClientConnection, ClientEvent};
 use stompbox_server::{AppMessage, AuthDecision, Reply, ServerBuilder, ShutdownHandle};
 
@@ -78,71 +79,78 @@ fn get(addr: SocketAddr, path: &str) -> (u16, String, Vec<u8>) {
     http(addr, &format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n"))
 }
 
-/// A blocking STOMP client over a socket, hosted with std::net: the facade's client machine.
+/// A blocking STOMP client over a socket, hosted with std::net: the facade's client machine,
+/// with the host's clock driving its heart-beats.
 struct Client {
     sock: TcpStream,
     conn: ClientConnection,
+    start: Instant,
     closed: Option<String>,
-    heartbeats: usize,
+}
+
+fn config(login: Option<&str>, passcode: Option<&str>) -> ClientConfig {
+    ClientConfig {
+        host: "localhost".into(),
+        login: login.map(str::to_owned),
+        passcode: passcode.map(str::to_owned),
+        ..ClientConfig::default()
+    }
 }
 
 impl Client {
-    fn websocket(addr: SocketAddr) -> Self {
-        let conn = ClientConnection::websocket("localhost", "/ws", [5; 16], || [7, 7, 7, 7]);
+    fn websocket(addr: SocketAddr, config: ClientConfig) -> Self {
+        let conn =
+            ClientConnection::websocket("localhost", "/ws", [5; 16], || [7, 7, 7, 7], config);
         Self::with(addr, conn)
     }
 
-    fn tcp(addr: SocketAddr) -> Self {
-        Self::with(addr, ClientConnection::raw_stomp("localhost"))
+    fn tcp(addr: SocketAddr, config: ClientConfig) -> Self {
+        Self::with(addr, ClientConnection::raw_stomp(config))
     }
 
     fn with(addr: SocketAddr, conn: ClientConnection) -> Self {
         let sock = TcpStream::connect(addr).unwrap();
-        sock.set_read_timeout(Some(Duration::from_millis(50)))
+        sock.set_read_timeout(Some(Duration::from_millis(20)))
             .unwrap();
         Self {
             sock,
             conn,
+            start: Instant::now(),
             closed: None,
-            heartbeats: 0,
         }
     }
 
     fn flush(&mut self) {
+        let now = u64::try_from(self.start.elapsed().as_millis()).unwrap();
+        if self.conn.poll_timeout().is_some_and(|t| t <= now) {
+            self.conn.handle_timeout(now);
+        }
         while let Some(b) = self.conn.poll_transmit() {
             let _ = self.sock.write_all(&b);
         }
     }
 
-    /// Reads until `pred` holds for a received frame, or the deadline.
-    fn until(&mut self, what: &str, mut pred: impl FnMut(&Frame) -> bool) -> Frame {
+    /// Reads until `pred` holds for a STOMP event, or the deadline.
+    fn until(&mut self, what: &str, mut pred: impl FnMut(&StompEvent) -> bool) -> StompEvent {
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut buf = vec![0u8; 65536];
         loop {
             self.flush();
             while let Some(e) = self.conn.poll_event() {
                 match e {
-                    ClientEvent::Frame(f) if pred(&f) => return f,
-                    ClientEvent::Heartbeat => self.heartbeats += 1,
+                    ClientEvent::Stomp(e) if pred(&e) => return e,
                     ClientEvent::Closed(why) => self.closed = Some(why),
                     _ => {}
                 }
             }
             assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            assert!(
+                self.closed.is_none(),
+                "closed while waiting for {what}: {:?}",
+                self.closed
+            );
             match self.sock.read(&mut buf) {
-                Ok(0) => {
-                    self.conn.handle_eof();
-                    if self.closed.is_some() {
-                        while let Some(e) = self.conn.poll_event() {
-                            if let ClientEvent::Frame(f) = e
-                                && pred(&f)
-                            {
-                                return f;
-                            }
-                        }
-                        panic!("closed while waiting for {what}: {:?}", self.closed);
-                    }
-                }
+                Ok(0) => self.conn.handle_eof(),
                 Ok(n) => self.conn.handle_read(&buf[..n]),
                 Err(_) => {}
             }
@@ -172,10 +180,10 @@ impl Client {
         }
     }
 
-    fn connect(&mut self, headers: &[(&str, &str)]) -> Frame {
-        self.conn.connect(headers);
-        self.until("CONNECTED or ERROR", |f| {
-            matches!(f.command(), Command::Connected | Command::Error)
+    /// Waits for CONNECTED (or ERROR).
+    fn connected(&mut self) -> StompEvent {
+        self.until("CONNECTED or ERROR", |e| {
+            matches!(e, StompEvent::Connected { .. } | StompEvent::Error { .. })
         })
     }
 
@@ -184,9 +192,23 @@ impl Client {
         for (k, v) in headers {
             b = b.header(k, v);
         }
-        self.conn
-            .send_frame(&b.body(bytes::Bytes::copy_from_slice(body)).build());
+        let f = b.body(bytes::Bytes::copy_from_slice(body)).build();
+        self.conn.session().send_frame(&f).unwrap();
         self.flush();
+    }
+
+    fn receipt(&mut self, id: &str) {
+        self.until(
+            id,
+            |e| matches!(e, StompEvent::Receipt { receipt_id } if receipt_id == id),
+        );
+    }
+
+    fn message(&mut self, what: &str, mut pred: impl FnMut(&MessageEvent) -> bool) -> MessageEvent {
+        match self.until(what, |e| matches!(e, StompEvent::Message(m) if pred(m))) {
+            StompEvent::Message(m) => m,
+            _ => unreachable!(),
+        }
     }
 }
 
@@ -220,8 +242,8 @@ fn http_routes_table() {
 #[test]
 fn stats_is_json_with_server_and_broker_sections() {
     let s = Running::demo();
-    let mut c = Client::tcp(s.stomp);
-    c.connect(&[]);
+    let mut c = Client::tcp(s.stomp, config(None, None));
+    c.connected();
     let (_, _, body) = get(s.http, "/stats");
     let body = String::from_utf8(body).unwrap();
     assert!(
@@ -238,12 +260,20 @@ fn stats_is_json_with_server_and_broker_sections() {
 #[test]
 fn websocket_stomp_with_demo_handlers() {
     let s = Running::demo();
-    let mut a = Client::websocket(s.http);
-    let mut b = Client::websocket(s.http);
-    let connected = a.connect(&[("login", "alice")]);
-    assert_eq!(connected.header("version"), Some("1.2"));
-    assert_eq!(connected.header("heart-beat"), Some("10000,10000"));
-    b.connect(&[("login", "bob")]);
+    let mut a = Client::websocket(s.http, config(Some("alice"), None));
+    let mut b = Client::websocket(s.http, config(Some("bob"), None));
+    let connected = a.connected();
+    assert!(
+        matches!(
+            connected,
+            StompEvent::Connected {
+                version: Version::V1_2,
+                ..
+            }
+        ),
+        "{connected:?}"
+    );
+    b.connected();
     for c in [&mut a, &mut b] {
         c.frame(
             Command::Subscribe,
@@ -259,11 +289,11 @@ fn websocket_stomp_with_demo_handlers() {
             ],
             b"",
         );
-        c.until("receipt", |f| f.command() == Command::Receipt);
+        c.receipt("r");
     }
     a.frame(Command::Send, &[("destination", "/app/echo")], b"ping");
-    let echo = a.until("echo", |f| f.command() == Command::Message);
-    assert_eq!(echo.header("destination"), Some("/user/queue/echo"));
+    let echo = a.message("echo", |_| true);
+    assert_eq!(echo.destination(), "/user/queue/echo");
     assert_eq!(&echo.body()[..], b"ping");
     a.frame(
         Command::Send,
@@ -271,19 +301,20 @@ fn websocket_stomp_with_demo_handlers() {
         b"hi all",
     );
     for c in [&mut a, &mut b] {
-        let m = c.until("chat", |f| f.header("destination") == Some("/topic/chat"));
+        let m = c.message("chat", |m| m.destination() == "/topic/chat");
         assert_eq!(&m.body()[..], b"hi all");
-        assert_eq!(m.header("nick"), Some("al"));
-        assert!(m.header("timestamp").unwrap().parse::<u64>().unwrap() > 1_600_000_000_000);
+        assert_eq!(m.frame.header("nick"), Some("al"));
+        let ts: u64 = m.frame.header("timestamp").unwrap().parse().unwrap();
+        assert!(ts > 1_600_000_000_000);
     }
     // b never got a's echo: the next MESSAGE b sees is its own echo.
     b.frame(Command::Send, &[("destination", "/app/echo")], b"mine");
-    let m = b.until("b echo", |f| f.command() == Command::Message);
+    let m = b.message("b echo", |_| true);
     assert_eq!(&m.body()[..], b"mine");
 }
 
 #[test]
-fn custom_handler_auth_hook_and_app_subscribe() {
+fn custom_handler_auth_hook_and_user_destination() {
     let s = Running::start(
         ServerBuilder::new()
             .authenticate(|r| match (r.login, r.passcode) {
@@ -298,15 +329,16 @@ fn custom_handler_auth_hook_and_app_subscribe() {
                 );
             }),
     );
-    let mut bad = Client::tcp(s.stomp);
-    let err = bad.connect(&[("login", "ann"), ("passcode", "nope")]);
-    assert_eq!(err.command(), Command::Error);
-    assert_eq!(err.header("message"), Some("who are you?"));
+    let mut bad = Client::tcp(s.stomp, config(Some("ann"), Some("nope")));
+    let err = bad.connected();
+    assert!(
+        matches!(&err, StompEvent::Error { message: Some(m), .. } if m == "who are you?"),
+        "{err:?}"
+    );
     bad.until_closed();
 
-    let mut good = Client::websocket(s.http);
-    let ok = good.connect(&[("login", "ann"), ("passcode", "pw")]);
-    assert_eq!(ok.command(), Command::Connected);
+    let mut good = Client::websocket(s.http, config(Some("ann"), Some("pw")));
+    assert!(matches!(good.connected(), StompEvent::Connected { .. }));
     good.frame(
         Command::Subscribe,
         &[
@@ -316,42 +348,58 @@ fn custom_handler_auth_hook_and_app_subscribe() {
         ],
         b"",
     );
-    good.until("receipt", |f| f.command() == Command::Receipt);
+    good.receipt("s");
     good.frame(Command::Send, &[("destination", "/app/whoami")], b"");
-    let m = good.until("whoami", |f| f.command() == Command::Message);
+    let m = good.message("whoami", |_| true);
     assert_eq!(&m.body()[..], b"ann");
 }
 
 #[test]
-fn raw_tcp_heartbeats_flow_when_negotiated() {
+fn heartbeats_flow_both_ways_when_negotiated() {
     let s = Running::start(ServerBuilder::new().heartbeat_ms(50));
-    let mut c = Client::tcp(s.stomp);
-    let f = c.connect(&[("heart-beat", "50,50")]);
-    assert_eq!(f.header("heart-beat"), Some("50,50"));
-    // Send our heart-beats while waiting for the server's.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while c.heartbeats < 3 && Instant::now() < deadline {
-        c.conn.send_raw(bytes::Bytes::from_static(b"\n"));
-        c.frame(
-            Command::Send,
-            &[("destination", "/topic/x"), ("receipt", "r")],
-            b"",
-        );
-        c.until("receipt", |f| f.command() == Command::Receipt);
-        std::thread::sleep(Duration::from_millis(30));
-    }
-    assert!(
-        c.heartbeats >= 3,
-        "server heart-beats seen: {}",
-        c.heartbeats
+    let mut c = Client::tcp(
+        s.stomp,
+        ClientConfig {
+            heart_beat: HeartBeat {
+                send_ms: 50,
+                receive_ms: 50,
+            },
+            ..config(None, None)
+        },
     );
+    c.connected();
+    // Idle: only heart-beats flow both ways; the session stays up (the server hears ours).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut buf = vec![0u8; 4096];
+    loop {
+        let (sent, received) = c.conn.session().heartbeat_counts();
+        if sent >= 5 && received >= 5 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "heart-beats sent {sent}, received {received}"
+        );
+        c.flush();
+        match c.sock.read(&mut buf) {
+            Ok(0) => panic!("server closed an idle connection with heart-beats"),
+            Ok(n) => c.conn.handle_read(&buf[..n]),
+            Err(_) => {}
+        }
+    }
+    c.frame(
+        Command::Send,
+        &[("destination", "/topic/x"), ("receipt", "r")],
+        b"",
+    );
+    c.receipt("r");
 }
 
 #[test]
 fn connection_limit_refuses_politely() {
     let s = Running::start(ServerBuilder::new().max_connections(1));
-    let mut first = Client::tcp(s.stomp);
-    first.connect(&[]);
+    let mut first = Client::tcp(s.stomp, config(None, None));
+    first.connected();
     let mut second = TcpStream::connect(s.stomp).unwrap();
     second
         .set_read_timeout(Some(Duration::from_secs(10)))
@@ -373,19 +421,57 @@ fn connection_limit_refuses_politely() {
 #[test]
 fn graceful_shutdown_closes_clients_with_1001_and_error() {
     let s = Running::demo();
-    let mut ws = Client::websocket(s.http);
-    ws.connect(&[]);
-    let mut tcp = Client::tcp(s.stomp);
-    tcp.connect(&[]);
+    let mut ws = Client::websocket(s.http, config(None, None));
+    ws.connected();
+    let mut tcp = Client::tcp(s.stomp, config(None, None));
+    tcp.connected();
     let handle = s.stop.clone();
     let t0 = Instant::now();
     handle.shutdown();
     let why = ws.until_closed();
     assert!(why.contains("1001"), "{why}");
-    let err = tcp.until("ERROR", |f| f.command() == Command::Error);
-    assert_eq!(err.header("message"), Some("server shutting down"));
+    let err = tcp.until("ERROR", |e| matches!(e, StompEvent::Error { .. }));
+    assert!(
+        matches!(&err, StompEvent::Error { message: Some(m), .. } if m == "server shutting down"),
+        "{err:?}"
+    );
     s.stop().unwrap();
     assert!(t0.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn tighter_limit_before_connect_is_accepted() {
+    // 1 MiB messages are fine after CONNECT, but a CONNECT may not exceed the codec's small
+    // pre-authentication limits (8 KiB head).
+    let s = Running::demo();
+    let big = ClientConfig {
+        headers: vec![("x-big".into(), "x".repeat(100 * 1024))],
+        ..config(None, None)
+    };
+    let mut c = Client::websocket(s.http, big);
+    let err = c.connected();
+    assert!(matches!(err, StompEvent::Error { .. }), "{err:?}");
+    c.until_closed();
+    // After CONNECT, a 512 KiB message passes.
+    let mut ok = Client::websocket(s.http, config(None, None));
+    ok.connected();
+    ok.frame(
+        Command::Subscribe,
+        &[
+            ("id", "1"),
+            ("destination", "/user/queue/echo"),
+            ("receipt", "s"),
+        ],
+        b"",
+    );
+    ok.receipt("s");
+    ok.frame(
+        Command::Send,
+        &[("destination", "/app/echo")],
+        &vec![b'y'; 512 * 1024],
+    );
+    let m = ok.message("big echo", |_| true);
+    assert_eq!(m.body().len(), 512 * 1024);
 }
 
 fn binary() -> Process {
@@ -469,34 +555,4 @@ fn binary_stops_gracefully_on_sigterm() {
         assert!(Instant::now() < deadline, "did not stop after SIGTERM");
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-#[test]
-fn tighter_limit_before_connect_is_accepted() {
-    // 1 MiB messages are fine after CONNECT, but the first frame may not exceed 64 KiB.
-    let s = Running::demo();
-    let mut c = Client::websocket(s.http);
-    c.frame(
-        Command::Connect,
-        &[("accept-version", "1.2"), ("host", "x")],
-        &vec![b'x'; 100 * 1024],
-    );
-    let err = c.until("ERROR", |f| f.command() == Command::Error);
-    assert!(err.header("message").is_some());
-    c.until_closed();
-    // After CONNECT, a 512 KiB message passes.
-    let mut ok = Client::websocket(s.http);
-    ok.connect(&[]);
-    ok.frame(
-        Command::Subscribe,
-        &[("id", "1"), ("destination", "/user/queue/echo")],
-        b"",
-    );
-    ok.frame(
-        Command::Send,
-        &[("destination", "/app/echo")],
-        &vec![b'y'; 512 * 1024],
-    );
-    let m = ok.until("big echo", |f| f.command() == Command::Message);
-    assert_eq!(m.body().len(), 512 * 1024);
 }

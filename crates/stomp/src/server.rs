@@ -63,6 +63,11 @@ pub struct ServerConfig {
     /// Maximum messages awaiting ACK/NACK (default 10,000); `send_message` beyond it is a
     /// [`UsageError::LimitExceeded`].
     pub max_pending_acks: usize,
+    /// Maximum bytes queued for transmission before `send_message` refuses with
+    /// [`UsageError::LimitExceeded`] (default 8 MiB): the broker's backpressure signal, also
+    /// visible as [`ServerSession::pending_output`]. Replies (RECEIPT, ERROR, heart-beats) are
+    /// always queued.
+    pub max_pending_output: usize,
     /// Answer `receipt` headers automatically when the frame has been validated (default
     /// `true`). When `false`, events carry the receipt and the host calls
     /// [`ServerSession::send_receipt`]. DISCONNECT's receipt is always answered.
@@ -88,6 +93,7 @@ impl Default for ServerConfig {
             max_transaction_frames: 1024,
             max_transaction_bytes: 4 * 1024 * 1024,
             max_pending_acks: 10_000,
+            max_pending_output: 8 * 1024 * 1024,
             auto_receipts: true,
             server: Some(alloc::format!("stompbox/{}", env!("CARGO_PKG_VERSION"))),
         }
@@ -761,6 +767,9 @@ impl ServerSession {
             return Err(UsageError::UnknownSubscription);
         };
         let (mode, explicit) = (sub.ack, sub.explicit_id);
+        if self.out.pending() >= self.config.max_pending_output {
+            return Err(UsageError::LimitExceeded("queued output"));
+        }
         if mode.needs_ack() && self.pending_acks >= self.config.max_pending_acks {
             return Err(UsageError::LimitExceeded(
                 "messages awaiting acknowledgement",

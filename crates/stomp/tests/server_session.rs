@@ -991,3 +991,37 @@ fn poll_transmit_into_copies_and_keeps_the_rest() {
     assert_eq!(got.len(), total);
     assert_eq!(&got[..], b"RECEIPT\nreceipt-id:abcdef\n\n\0");
 }
+
+#[test]
+fn queued_output_limit_is_backpressure() {
+    let mut s = ServerSession::new(ServerConfig {
+        max_pending_output: 100,
+        ..ServerConfig::default()
+    });
+    s.handle_read(b"CONNECT\naccept-version:1.2\nhost:h\n\n\0")
+        .unwrap();
+    let _ = events(&mut s);
+    s.accept(&Accept::default()).unwrap();
+    let _ = drain_out(&mut s);
+    s.handle_read(b"SUBSCRIBE\nid:0\ndestination:/q\nack:client\n\n\0")
+        .unwrap();
+    let msg = Message {
+        subscription: "0",
+        destination: "/q",
+        message_id: "1",
+        headers: &[],
+        body: Bytes::from(vec![b'x'; 150]),
+    };
+    s.send_message(&msg).unwrap();
+    assert_eq!(
+        s.send_message(&msg),
+        Err(UsageError::LimitExceeded("queued output"))
+    );
+    assert_eq!(
+        s.pending_acks(),
+        1,
+        "the refused message is not awaiting an ack"
+    );
+    assert_eq!(drain_out(&mut s).len(), 1);
+    s.send_message(&msg).unwrap();
+}

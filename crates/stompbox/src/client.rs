@@ -1,11 +1,11 @@
-//! [`ClientConnection`]: the client side, stacked (handshake -> WebSocket -> STOMP frames), or
-//! raw STOMP over TCP.
+//! [`ClientConnection`]: the client side, stacked: the HTTP/1.1 Upgrade, the WebSocket, and a
+//! [`ClientSession`] (CONNECT, heart-beats, receipts, acks) — or the session over raw TCP.
 
 use std::collections::VecDeque;
 use std::fmt;
 
 use bytes::{Bytes, BytesMut};
-use stompbox_stomp::{Command, Frame, Limits, ParseError, Parser, Version};
+use stompbox_stomp::client::{ClientConfig, ClientEvent as StompEvent, ClientSession};
 use stompbox_upgrade::{ClientEvent as HsEvent, ClientHandshake, ClientRequest, ClientState};
 use stompbox_ws::{
     CloseCode, Connection as WsConnection, Event as WsEvent, MaskSource, MessageKind,
@@ -20,8 +20,8 @@ pub enum ClientError {
     Handshake(String),
     /// The server broke the WebSocket protocol.
     WebSocket(String),
-    /// The server sent bytes that are not STOMP.
-    Stomp(ParseError),
+    /// The server broke STOMP (or sent ERROR); the session's own event says more.
+    Stomp(String),
 }
 
 impl fmt::Display for ClientError {
@@ -29,7 +29,7 @@ impl fmt::Display for ClientError {
         match self {
             ClientError::Handshake(e) => write!(f, "handshake failed: {e}"),
             ClientError::WebSocket(e) => write!(f, "WebSocket error: {e}"),
-            ClientError::Stomp(e) => write!(f, "STOMP error: {e:?}"),
+            ClientError::Stomp(e) => write!(f, "STOMP error: {e}"),
         }
     }
 }
@@ -38,19 +38,22 @@ impl std::error::Error for ClientError {}
 
 /// What a [`ClientConnection`] reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "events are handed out one at a time, not stored in bulk; boxing would cost every message"
+)]
 pub enum ClientEvent {
     /// The WebSocket is open (after the 101), with the chosen subprotocol.
     Open {
         /// `v12.stomp` etc., or `None` when the server chose none.
         subprotocol: Option<String>,
     },
-    /// A STOMP frame from the server (CONNECTED, MESSAGE, RECEIPT, ERROR).
-    Frame(Frame),
-    /// A heart-beat EOL from the server.
-    Heartbeat,
-    /// The connection failed (the reply, e.g. a Close frame, is queued).
+    /// An event of the STOMP session: `Connected`, `Message`, `Receipt`, `Error`,
+    /// `HeartBeatTimeout`, `Closed`.
+    Stomp(StompEvent),
+    /// The transport failed (the reply, e.g. a Close frame, is queued).
     Error(ClientError),
-    /// The transport is done (WebSocket closed or EOF).
+    /// The transport is done (WebSocket closed, or EOF).
     Closed(String),
 }
 
@@ -61,78 +64,73 @@ enum Layer {
     Done,
 }
 
-/// A STOMP client connection as a sans-IO machine: it queues the HTTP Upgrade request, then
-/// frames every STOMP frame as one WebSocket message (masked), and parses what the server sends
-/// into [`Frame`]s. STOMP frames written before the WebSocket opens wait for it.
+/// A STOMP client connection as a sans-IO machine: it queues the HTTP Upgrade request (offering
+/// `v12.stomp`, `v11.stomp`, `v10.stomp`), then carries the [`ClientSession`]'s output as
+/// masked WebSocket messages and feeds the server's messages to the session. On raw TCP the
+/// session's bytes are the socket bytes. The CONNECT frame is queued at construction (from the
+/// [`ClientConfig`]); commands go through [`session`](Self::session) once
+/// `ClientEvent::Stomp(Connected)` arrived.
 ///
 /// The drain contract: after every `handle_*` call or command, drain
 /// [`poll_transmit`](Self::poll_transmit), [`poll_event`](Self::poll_event) and
-/// [`poll_timeout`](Self::poll_timeout) before the next input.
+/// [`poll_timeout`](Self::poll_timeout) before the next input. Heart-beats are sent from
+/// [`handle_timeout`](Self::handle_timeout).
 pub struct ClientConnection {
     layer: Layer,
-    host: String,
-    parser: Parser,
-    input: BytesMut,
-    heartbeats_seen: u64,
-    waiting: VecDeque<Bytes>,
+    session: ClientSession,
     out: VecDeque<Bytes>,
     events: VecDeque<ClientEvent>,
-    version: Version,
     ws_config: stompbox_ws::Config,
     failed: bool,
+    scratch: BytesMut,
 }
 
 impl fmt::Debug for ClientConnection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientConnection")
-            .field("host", &self.host)
-            .field("version", &self.version)
+            .field("session", &self.session.state())
             .field("failed", &self.failed)
             .finish_non_exhaustive()
     }
 }
 
 impl ClientConnection {
-    /// A client that upgrades `GET path` on `host` to a WebSocket offering the STOMP
-    /// subprotocols. `nonce` is 16 random bytes (the `Sec-WebSocket-Key`); `masks` supplies
-    /// one masking key per frame (use a strong random source against real servers).
+    /// A client that upgrades `GET path` on `host` to a WebSocket. `nonce` is 16 random bytes
+    /// (the `Sec-WebSocket-Key`); `masks` supplies one masking key per frame (use a strong
+    /// random source against real servers); `config` is the STOMP session's (host, login,
+    /// heart-beat, ...).
     pub fn websocket(
         host: &str,
         path: &str,
         nonce: [u8; 16],
         masks: impl MaskSource + Send + 'static,
+        config: ClientConfig,
     ) -> Self {
         let request = ClientRequest::new(host, path).protocols(&STOMP_SUBPROTOCOLS);
-        let mut c = Self::with_layer(host, Layer::Done);
+        let mut c = Self::with_layer(Layer::Done, config);
         match ClientHandshake::new(&request, nonce, stompbox_upgrade::Limits::default()) {
             Ok(hs) => c.layer = Layer::Handshake(Box::new(hs), Box::new(masks)),
-            Err(e) => {
-                c.fail(ClientError::Handshake(format!(
-                    "cannot build the request: {e}"
-                )));
-            }
+            Err(e) => c.fail(ClientError::Handshake(format!(
+                "cannot build the request: {e}"
+            ))),
         }
         c
     }
 
-    /// A client speaking raw STOMP over TCP (`host` goes in CONNECT's `host` header).
-    pub fn raw_stomp(host: &str) -> Self {
-        Self::with_layer(host, Layer::Raw)
+    /// A client speaking raw STOMP over TCP.
+    pub fn raw_stomp(config: ClientConfig) -> Self {
+        Self::with_layer(Layer::Raw, config)
     }
 
-    fn with_layer(host: &str, layer: Layer) -> Self {
+    fn with_layer(layer: Layer, config: ClientConfig) -> Self {
         Self {
             layer,
-            host: host.to_owned(),
-            parser: Parser::new(Limits::default()),
-            input: BytesMut::new(),
-            heartbeats_seen: 0,
-            waiting: VecDeque::new(),
+            session: ClientSession::new(config),
             out: VecDeque::new(),
             events: VecDeque::new(),
-            version: Version::V1_2,
             ws_config: stompbox_ws::Config::default(),
             failed: false,
+            scratch: BytesMut::new(),
         }
     }
 
@@ -141,85 +139,25 @@ impl ClientConnection {
         self.ws_config = config;
     }
 
-    /// The STOMP version in use (1.2 until CONNECTED says otherwise).
-    pub fn version(&self) -> Version {
-        self.version
+    /// The STOMP session: send, subscribe, ack, nack, transactions, disconnect, state. Its
+    /// output leaves through [`poll_transmit`](Self::poll_transmit).
+    pub fn session(&mut self) -> &mut ClientSession {
+        &mut self.session
     }
 
-    /// Queues CONNECT (accept-version 1.2,1.1,1.0, host, heart-beat 0,0 unless given in
-    /// `headers`, plus `headers`).
-    pub fn connect(&mut self, headers: &[(&str, &str)]) {
-        let mut b = Frame::builder(Command::Connect)
-            .header("accept-version", "1.2,1.1,1.0")
-            .header("host", &self.host.clone());
-        if !headers.iter().any(|(k, _)| *k == "heart-beat") {
-            b = b.header("heart-beat", "0,0");
-        }
-        for (k, v) in headers {
-            b = b.header(k, v);
-        }
-        self.send_frame(&b.build());
-    }
-
-    /// Queues SUBSCRIBE with `ack:auto`.
-    pub fn subscribe(&mut self, id: &str, destination: &str) {
-        let f = Frame::builder(Command::Subscribe)
-            .header("id", id)
-            .header("destination", destination)
-            .header("ack", "auto")
-            .build();
-        self.send_frame(&f);
-    }
-
-    /// Queues SEND.
-    pub fn send(&mut self, destination: &str, content_type: &str, body: &[u8]) {
-        let f = Frame::builder(Command::Send)
-            .header("destination", destination)
-            .header("content-type", content_type)
-            .body(Bytes::copy_from_slice(body))
-            .build();
-        self.send_frame(&f);
-    }
-
-    /// Queues DISCONNECT with a receipt.
-    pub fn disconnect(&mut self, receipt: &str) {
-        let f = Frame::builder(Command::Disconnect)
-            .header("receipt", receipt)
-            .build();
-        self.send_frame(&f);
-    }
-
-    /// Queues any frame (encoded for the negotiated version).
-    pub fn send_frame(&mut self, frame: &Frame) {
-        let mut buf = BytesMut::new();
-        if stompbox_stomp::encode(frame, self.version, &mut buf).is_err() {
-            self.events
-                .push_back(ClientEvent::Error(ClientError::Handshake(
-                    "frame cannot be encoded for this STOMP version".into(),
-                )));
-            return;
-        }
-        self.send_raw(buf.freeze());
-    }
-
-    /// Queues STOMP bytes as they are (one WebSocket message), e.g. a heart-beat `b"\n"`.
+    /// Queues STOMP bytes as they are, outside the session (e.g. for tests of a server's
+    /// error handling); on a WebSocket, one message.
     pub fn send_raw(&mut self, bytes: Bytes) {
         match &mut self.layer {
-            Layer::Handshake(..) => self.waiting.push_back(bytes),
             Layer::WebSocket(ws) => {
-                let kind = if std::str::from_utf8(&bytes).is_ok() {
-                    MessageKind::Text
-                } else {
-                    MessageKind::Binary
-                };
-                let _ = ws.send_bytes(kind, bytes);
+                let _ = ws.send_bytes(kind_of(&bytes), bytes);
             }
-            Layer::Raw => self.out.push_back(bytes),
+            Layer::Raw | Layer::Handshake(..) => self.out.push_back(bytes),
             Layer::Done => {}
         }
     }
 
-    /// Closes the WebSocket (1000) or ends the raw stream.
+    /// Closes the WebSocket (1000) or ends the raw stream (after DISCONNECT, say).
     pub fn close(&mut self) {
         match &mut self.layer {
             Layer::WebSocket(ws) => {
@@ -249,20 +187,15 @@ impl ClientConnection {
                         return;
                     };
                     let mut masks = masks;
-                    let mut ws =
-                        WsConnection::client(self.ws_config.clone(), move || masks.mask_key());
-                    for b in self.waiting.drain(..) {
-                        let kind = if std::str::from_utf8(&b).is_ok() {
-                            MessageKind::Text
-                        } else {
-                            MessageKind::Binary
-                        };
-                        let _ = ws.send_bytes(kind, b);
-                    }
+                    let ws = WsConnection::client(self.ws_config.clone(), move || masks.mask_key());
                     self.layer = Layer::WebSocket(Box::new(ws));
                     self.events.push_back(ClientEvent::Open {
                         subprotocol: up.negotiated.protocol.clone(),
                     });
+                    // Raw bytes queued before the upgrade go first, as one message each.
+                    for b in std::mem::take(&mut self.out) {
+                        self.send_raw(b);
+                    }
                     if !up.leftover.is_empty() {
                         self.handle_read(&up.leftover);
                     }
@@ -275,10 +208,7 @@ impl ClientConnection {
                     self.fail(ClientError::WebSocket(e.to_string()));
                 }
             }
-            Layer::Raw => {
-                self.input.extend_from_slice(data);
-                self.parse();
-            }
+            Layer::Raw => self.feed_session(data),
             Layer::Done => {}
         }
     }
@@ -295,8 +225,10 @@ impl ClientConnection {
         }
     }
 
-    /// Advances time (WebSocket close timeout).
+    /// Advances time: the session's heart-beats and liveness, the WebSocket close timeout.
     pub fn handle_timeout(&mut self, now_ms: u64) {
+        self.session.handle_timeout(now_ms);
+        self.drain_session();
         if let Layer::WebSocket(ws) = &mut self.layer {
             ws.handle_timeout(now_ms);
             self.drain_ws();
@@ -306,9 +238,13 @@ impl ClientConnection {
     /// When [`handle_timeout`](Self::handle_timeout) must be called next.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<u64> {
-        match &self.layer {
+        let ws = match &self.layer {
             Layer::WebSocket(ws) => ws.poll_timeout(),
             _ => None,
+        };
+        match (self.session.poll_timeout(), ws) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 
@@ -321,17 +257,26 @@ impl ClientConnection {
     /// The next bytes to write to the socket.
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Bytes> {
-        if let Some(b) = self.out.pop_front() {
-            return Some(b);
-        }
         match &mut self.layer {
             Layer::Handshake(hs, _) => hs.poll_transmit_vec().map(Bytes::from),
             Layer::WebSocket(ws) => {
+                // The session's pending output becomes one WebSocket message.
+                while let Some(b) = self.session.poll_transmit() {
+                    self.scratch.extend_from_slice(&b);
+                }
+                if !self.scratch.is_empty() {
+                    let msg = self.scratch.split().freeze();
+                    let _ = ws.send_bytes(kind_of(&msg), msg);
+                }
                 let b = ws.poll_transmit();
                 self.drain_ws();
                 b
             }
-            Layer::Raw | Layer::Done => None,
+            Layer::Raw => self
+                .out
+                .pop_front()
+                .or_else(|| self.session.poll_transmit()),
+            Layer::Done => None,
         }
     }
 
@@ -340,7 +285,8 @@ impl ClientConnection {
         match &self.layer {
             Layer::WebSocket(ws) => ws.should_close_transport(),
             Layer::Done => true,
-            _ => self.failed,
+            Layer::Raw => self.failed || self.session.is_finished(),
+            Layer::Handshake(..) => self.failed,
         }
     }
 
@@ -354,15 +300,33 @@ impl ClientConnection {
         }
     }
 
+    fn feed_session(&mut self, data: &[u8]) {
+        let r = self.session.handle_read(data);
+        self.drain_session();
+        if let Err(e) = r {
+            if let Layer::WebSocket(ws) = &mut self.layer {
+                let _ = ws.close(Some(CloseCode::PROTOCOL_ERROR), "STOMP error");
+            }
+            self.fail(ClientError::Stomp(e.to_string()));
+        }
+    }
+
+    fn drain_session(&mut self) {
+        while let Some(e) = self.session.poll_event() {
+            self.events.push_back(ClientEvent::Stomp(e));
+        }
+    }
+
     fn drain_ws(&mut self) {
         let Layer::WebSocket(ws) = &mut self.layer else {
             return;
         };
+        let mut input = Vec::new();
         let mut closed = None;
         while let Some(ev) = ws.poll_event() {
             match ev {
-                WsEvent::Text(b) | WsEvent::Binary(b) => self.input.extend_from_slice(&b),
-                WsEvent::Fragment(f) => self.input.extend_from_slice(&f.data),
+                WsEvent::Text(b) | WsEvent::Binary(b) => input.push(b),
+                WsEvent::Fragment(f) => input.push(f.data),
                 WsEvent::Ping(_) | WsEvent::Pong(_) => {}
                 WsEvent::Closed(info) => {
                     closed = Some(format!(
@@ -373,45 +337,19 @@ impl ClientConnection {
                 }
             }
         }
-        self.parse();
+        for b in input {
+            self.feed_session(&b);
+        }
         if let Some(c) = closed {
             self.events.push_back(ClientEvent::Closed(c));
         }
     }
+}
 
-    fn parse(&mut self) {
-        loop {
-            match self.parser.parse(&mut self.input) {
-                Ok(Some(frame)) => {
-                    self.note_heartbeats();
-                    if frame.command() == Command::Connected
-                        && let Some(v) = frame.header("version").and_then(Version::parse)
-                    {
-                        self.version = v;
-                        self.parser.set_version(v);
-                    }
-                    self.events.push_back(ClientEvent::Frame(frame));
-                }
-                Ok(None) => {
-                    self.note_heartbeats();
-                    return;
-                }
-                Err(e) => {
-                    if let Layer::WebSocket(ws) = &mut self.layer {
-                        let _ = ws.close(Some(CloseCode::PROTOCOL_ERROR), "not STOMP");
-                    }
-                    self.fail(ClientError::Stomp(e));
-                    return;
-                }
-            }
-        }
-    }
-
-    fn note_heartbeats(&mut self) {
-        let n = self.parser.heartbeats();
-        while self.heartbeats_seen < n {
-            self.heartbeats_seen += 1;
-            self.events.push_back(ClientEvent::Heartbeat);
-        }
+fn kind_of(bytes: &[u8]) -> MessageKind {
+    if std::str::from_utf8(bytes).is_ok() {
+        MessageKind::Text
+    } else {
+        MessageKind::Binary
     }
 }

@@ -7,8 +7,9 @@
 //!   then WebSocket frames whose messages carry STOMP; or raw STOMP on a TCP listener. Socket
 //!   bytes in; STOMP bytes out for a [`Broker`] session; the broker's frames go back framed as
 //!   WebSocket messages.
-//! - [`ClientConnection`]: the client side (handshake, WebSocket, STOMP frames), for tools and
-//!   tests.
+//! - [`ClientConnection`]: the client side (handshake, WebSocket, and a STOMP
+//!   [`ClientSession`](stomp::client::ClientSession) with heart-beats and receipts), for tools
+//!   and tests.
 //!
 //! Nothing here reads a clock or touches a socket: time is the host's monotonic milliseconds.
 //!
@@ -19,16 +20,16 @@
 //!
 //! ```
 //! use std::sync::Arc;
+//! use stompbox::stomp::client::{ClientConfig, ClientEvent as Stomp, SendOptions, SubscribeOptions};
 //! use stompbox::{Broker, ClientConnection, ClientEvent, ConnectionConfig, ServerConnection,
 //!                ServerEvent, broker};
 //!
 //! let config = Arc::new(ConnectionConfig::default());
 //! let mut broker = Broker::new(broker::Config::default());
 //! let mut server = ServerConnection::websocket(&config, 0);
-//! let mut client = ClientConnection::websocket("localhost", "/ws", [7; 16], || [1, 2, 3, 4]);
-//! client.connect(&[("login", "alice")]);
-//! client.subscribe("sub-0", "/topic/greetings");
-//! client.send("/topic/greetings", "text/plain", b"hello");
+//! let client_config = ClientConfig { login: Some("alice".into()), ..ClientConfig::default() };
+//! let mut client =
+//!     ClientConnection::websocket("localhost", "/ws", [7; 16], || [1, 2, 3, 4], client_config);
 //!
 //! let mut session = None;
 //! let mut received = Vec::new();
@@ -41,7 +42,8 @@
 //!     while let Some(event) = server.poll_event() {
 //!         match event {
 //!             ServerEvent::Open(_) => {
-//!                 session = Some(broker.open_session(stompbox::broker::TransportInfo::default(), 0).unwrap());
+//!                 let info = broker::TransportInfo::default();
+//!                 session = Some(broker.open_session(info, 0).unwrap());
 //!             }
 //!             ServerEvent::Stomp(bytes) => {
 //!                 broker.handle_read(session.unwrap(), &bytes, 0).unwrap();
@@ -59,14 +61,22 @@
 //!         client.handle_read(&bytes);
 //!     }
 //!     while let Some(event) = client.poll_event() {
-//!         if let ClientEvent::Frame(frame) = event {
-//!             received.push(frame);
+//!         match event {
+//!             ClientEvent::Stomp(Stomp::Connected { .. }) => {
+//!                 let sub = SubscribeOptions { receipt: Some("subscribed"), ..Default::default() };
+//!                 client.session().subscribe("/topic/greetings", &sub).unwrap();
+//!             }
+//!             ClientEvent::Stomp(Stomp::Receipt { receipt_id }) if receipt_id == "subscribed" => {
+//!                 let opts = SendOptions { content_type: Some("text/plain"), ..Default::default() };
+//!                 client.session().send("/topic/greetings", "hello", &opts).unwrap();
+//!             }
+//!             ClientEvent::Stomp(Stomp::Message(m)) => received.push(m),
+//!             _ => {}
 //!         }
 //!     }
 //! }
-//! assert_eq!(received[0].command(), stompbox::stomp::Command::Connected);
-//! let message = received.iter().find(|f| f.command() == stompbox::stomp::Command::Message).unwrap();
-//! assert_eq!(&message.body()[..], b"hello");
+//! assert_eq!(received.len(), 1);
+//! assert_eq!(&received[0].body()[..], b"hello");
 //! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

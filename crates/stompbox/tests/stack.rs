@@ -6,7 +6,10 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use proptest::prelude::*;
-use stompbox::stomp::Command;
+use stompbox::stomp::client::{
+    ClientConfig, ClientEvent as StompEvent, MessageEvent, SendOptions, SubscribeOptions,
+};
+use stompbox::stomp::{HeartBeat, Version};
 use stompbox::ws::{CloseCode, Connection as WsConnection, Event as WsEvent, MessageKind};
 use stompbox::{
     Broker, ClientConnection, ClientEvent, ConnectionConfig, Route, ServerConnection, ServerEvent,
@@ -439,7 +442,16 @@ impl Pair {
                 let mut nonce = [0u8; 16];
                 nonce[0] = i as u8;
                 (
-                    ClientConnection::websocket("localhost", "/ws", nonce, || [3, 1, 4, 1]),
+                    ClientConnection::websocket(
+                        "localhost",
+                        "/ws",
+                        nonce,
+                        || [3, 1, 4, 1],
+                        ClientConfig {
+                            login: Some(format!("user{i}")),
+                            ..ClientConfig::default()
+                        },
+                    ),
                     ServerConnection::websocket(&cfg, 0),
                     None,
                 )
@@ -495,11 +507,21 @@ impl Pair {
     }
 }
 
-fn frames(events: &[ClientEvent], command: Command) -> Vec<&stompbox::stomp::Frame> {
+fn messages(events: &[ClientEvent]) -> Vec<&MessageEvent> {
     events
         .iter()
         .filter_map(|e| match e {
-            ClientEvent::Frame(f) if f.command() == command => Some(f),
+            ClientEvent::Stomp(StompEvent::Message(m)) => Some(m),
+            _ => None,
+        })
+        .collect()
+}
+
+fn receipts(events: &[ClientEvent]) -> Vec<&str> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            ClientEvent::Stomp(StompEvent::Receipt { receipt_id }) => Some(receipt_id.as_str()),
             _ => None,
         })
         .collect()
@@ -508,41 +530,66 @@ fn frames(events: &[ClientEvent], command: Command) -> Vec<&stompbox::stomp::Fra
 #[test]
 fn two_clients_in_memory_publish_and_subscribe_through_the_broker() {
     let mut pair = Pair::new(2);
-    for (c, _, _) in &mut pair.clients {
-        c.connect(&[("login", "u")]);
-    }
-    pair.clients[1].0.subscribe("s", "/topic/news");
     let got = pair.run();
     for g in &got {
         assert!(
             matches!(g[0], ClientEvent::Open { ref subprotocol } if subprotocol.as_deref() == Some("v12.stomp"))
         );
-        assert_eq!(frames(g, Command::Connected).len(), 1);
+        assert!(
+            g.iter().any(|e| matches!(e, ClientEvent::Stomp(StompEvent::Connected { version, .. }) if *version == Version::V1_2)),
+            "{g:?}"
+        );
     }
-    pair.clients[0]
+    let sub = SubscribeOptions {
+        receipt: Some("sub"),
+        ..SubscribeOptions::default()
+    };
+    pair.clients[1]
         .0
-        .send("/topic/news", "text/plain", "héllo".as_bytes());
-    pair.clients[0].0.send(
-        "/topic/news",
-        "application/octet-stream",
-        &[0, 159, 146, 150],
-    );
+        .session()
+        .subscribe("/topic/news", &sub)
+        .unwrap();
+    assert_eq!(receipts(&pair.run()[1]), vec!["sub"]);
+    let text = SendOptions {
+        content_type: Some("text/plain"),
+        ..SendOptions::default()
+    };
+    let binary = SendOptions {
+        content_type: Some("application/octet-stream"),
+        receipt: Some("sent"),
+        ..SendOptions::default()
+    };
+    let s0 = pair.clients[0].0.session();
+    s0.send("/topic/news", "héllo", &text).unwrap();
+    s0.send("/topic/news", vec![0u8, 159, 146, 150], &binary)
+        .unwrap();
     let got = pair.run();
-    let msgs = frames(&got[1], Command::Message);
+    let msgs = messages(&got[1]);
     assert_eq!(msgs.len(), 2, "{:?}", got[1]);
     assert_eq!(&msgs[0].body()[..], "héllo".as_bytes());
     assert_eq!(&msgs[1].body()[..], &[0, 159, 146, 150]);
-    assert!(frames(&got[0], Command::Message).is_empty());
-    // DISCONNECT with a receipt.
-    pair.clients[1].0.disconnect("bye");
+    assert!(messages(&got[0]).is_empty());
+    assert_eq!(receipts(&got[0]), vec!["sent"]);
+    // DISCONNECT with a receipt: the session closes gracefully.
+    pair.clients[1].0.session().disconnect(Some("bye")).unwrap();
     let got = pair.run();
-    let r = frames(&got[1], Command::Receipt);
-    assert_eq!(r[0].header("receipt-id"), Some("bye"));
+    assert_eq!(receipts(&got[1]), vec!["bye"]);
+    assert!(
+        got[1]
+            .iter()
+            .any(|e| matches!(e, ClientEvent::Stomp(StompEvent::Closed(_))))
+    );
 }
 
 #[test]
 fn client_reports_a_refused_handshake() {
-    let mut client = ClientConnection::websocket("localhost", "/ws", [1; 16], || [0; 4]);
+    let mut client = ClientConnection::websocket(
+        "localhost",
+        "/ws",
+        [1; 16],
+        || [0; 4],
+        ClientConfig::default(),
+    );
     let _ = client.poll_transmit();
     client.handle_read(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n");
     let ev: Vec<_> = std::iter::from_fn(|| client.poll_event()).collect();
@@ -557,19 +604,26 @@ fn client_reports_a_refused_handshake() {
 }
 
 #[test]
-fn raw_client_parses_frames_and_heartbeats() {
-    let mut client = ClientConnection::raw_stomp("localhost");
-    client.connect(&[]);
+fn raw_client_connects_and_heartbeats_on_time() {
+    let mut client = ClientConnection::raw_stomp(ClientConfig {
+        host: "localhost".into(),
+        heart_beat: HeartBeat {
+            send_ms: 100,
+            receive_ms: 100,
+        },
+        ..ClientConfig::default()
+    });
     let connect = client.poll_transmit().unwrap();
-    assert!(connect.starts_with(b"CONNECT\naccept-version:1.2,1.1,1.0\nhost:localhost\n"));
-    client.handle_read(b"CONNECTED\nversion:1.1\n\n\0\n\nMESSAGE\ndestination:/a\n\nx\0");
-    let ev: Vec<_> = std::iter::from_fn(|| client.poll_event()).collect();
-    assert_eq!(client.version(), stompbox::stomp::Version::V1_1);
-    assert_eq!(
-        ev.iter()
-            .filter(|e| matches!(e, ClientEvent::Heartbeat))
-            .count(),
-        2
+    assert!(
+        connect.starts_with(b"CONNECT\naccept-version:1.0,1.1,1.2\nhost:localhost\n"),
+        "{connect:?}"
     );
-    assert_eq!(frames(&ev, Command::Message).len(), 1);
+    client.handle_read(b"CONNECTED\nversion:1.1\nheart-beat:100,100\n\n\0\n\nMESSAGE\ndestination:/a\nmessage-id:1\nsubscription:0\n\nx\0");
+    let ev: Vec<_> = std::iter::from_fn(|| client.poll_event()).collect();
+    assert!(ev.iter().any(|e| matches!(e, ClientEvent::Stomp(StompEvent::Connected { version, .. }) if *version == Version::V1_1)), "{ev:?}");
+    assert_eq!(messages(&ev).len(), 1);
+    // Time is the host's: a heart-beat EOL leaves when due.
+    let due = client.poll_timeout().unwrap();
+    client.handle_timeout(due);
+    assert_eq!(client.poll_transmit().as_deref(), Some(&b"\n"[..]));
 }
