@@ -4,10 +4,10 @@ use std::io::BufRead;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use stompbox::stomp::{Command, Frame};
+use stompbox::stomp::client::SendOptions;
 
 use super::args::{Args, CONNECT_HELP, CliError, ConnectOptions, Item};
-use super::blocking::Blocking;
+use super::blocking::{Blocking, refused};
 use super::target::Target;
 
 const HELP: &str = "\
@@ -89,27 +89,30 @@ fn parse(args: &[String]) -> Result<Options, CliError> {
 pub(crate) fn run(args: &[String]) -> Result<(), CliError> {
     let o = parse(args)?;
     let target = Target::parse(&o.url)?;
-    let (mut client, _connected) = Blocking::connect(&target, &o.connect)?;
+    let (mut client, _version) = Blocking::connect(&target, &o.connect)?;
     let timeout = Duration::from_millis(o.connect.timeout_ms);
+    let headers: Vec<(&str, &str)> = o
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     let mut n = 0u64;
     let mut send = |client: &mut Blocking, body: Bytes| -> Result<(), CliError> {
         n += 1;
         let receipt = format!("m{n}");
-        let mut b = Frame::builder(Command::Send)
-            .header("destination", &o.dest)
-            .header(
-                "content-type",
-                o.content_type.as_deref().unwrap_or("text/plain"),
-            );
-        for (k, v) in &o.headers {
-            b = b.header(k, v);
-        }
+        let opts = SendOptions {
+            content_type: Some(o.content_type.as_deref().unwrap_or("text/plain")),
+            receipt: o.receipt_each.then_some(receipt.as_str()),
+            headers: &headers,
+            ..SendOptions::default()
+        };
+        client
+            .session()
+            .send(&o.dest, body, &opts)
+            .map_err(|e| refused(&e))?;
+        client.flush()?;
         if o.receipt_each {
-            b = b.header("receipt", &receipt);
-        }
-        client.send(&b.body(body).build())?;
-        if o.receipt_each {
-            client.wait_receipt(&receipt, Instant::now() + timeout, |_| Ok(()))?;
+            client.wait_receipt(&receipt, Instant::now() + timeout, |_, _| Ok(()))?;
         }
         Ok(())
     };

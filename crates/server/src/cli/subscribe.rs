@@ -3,10 +3,11 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use stompbox::stomp::{Command, Frame, Version};
+use stompbox::stomp::client::{MessageEvent, SubscribeOptions};
+use stompbox::stomp::{AckMode, Frame};
 
 use super::args::{Args, CONNECT_HELP, CliError, ConnectOptions, Item, one_line};
-use super::blocking::Blocking;
+use super::blocking::{Blocking, Incoming, refused};
 use super::target::Target;
 
 const HELP: &str = "\
@@ -122,19 +123,6 @@ fn parse(args: &[String]) -> Result<Options, CliError> {
     Ok(o)
 }
 
-/// The ACK frame for a message, by version (1.2: the `ack` header; 1.1/1.0: message-id and
-/// subscription).
-fn ack_frame(msg: &Frame, version: Version) -> Option<Frame> {
-    let b = Frame::builder(Command::Ack);
-    Some(match version {
-        Version::V1_2 => b.header("id", msg.header("ack")?).build(),
-        _ => b
-            .header("message-id", msg.header("message-id")?)
-            .header_opt("subscription", msg.header("subscription"))
-            .build(),
-    })
-}
-
 fn print(out: &mut impl Write, o: &Options, f: &Frame) -> std::io::Result<()> {
     if o.raw {
         out.write_all(f.body())?;
@@ -158,80 +146,88 @@ fn print(out: &mut impl Write, o: &Options, f: &Frame) -> std::io::Result<()> {
 pub(crate) fn run(args: &[String]) -> Result<(), CliError> {
     let o = parse(args)?;
     let target = Target::parse(&o.url)?;
-    let (mut client, connected) = Blocking::connect(&target, &o.connect)?;
-    let version = connected
-        .header("version")
-        .and_then(Version::parse)
-        .unwrap_or(Version::V1_0);
+    let (mut client, _version) = Blocking::connect(&target, &o.connect)?;
     let timeout = Duration::from_millis(o.connect.timeout_ms);
-    let ack = match o.ack {
-        Ack::Auto => "auto",
-        Ack::Client => "client",
-        Ack::ClientIndividual => "client-individual",
+    let headers: Vec<(&str, &str)> = o
+        .sub_headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let opts = SubscribeOptions {
+        id: Some(&o.id),
+        ack: match o.ack {
+            Ack::Auto => AckMode::Auto,
+            Ack::Client => AckMode::Client,
+            Ack::ClientIndividual => AckMode::ClientIndividual,
+        },
+        receipt: Some("subscribed"),
+        headers: &headers,
     };
-    let mut b = Frame::builder(Command::Subscribe)
-        .header("id", &o.id)
-        .header("destination", &o.dest)
-        .header("ack", ack)
-        .header("receipt", "subscribed");
-    for (k, v) in &o.sub_headers {
-        b = b.header(k, v);
-    }
-    client.send(&b.build())?;
+    client
+        .session()
+        .subscribe(&o.dest, &opts)
+        .map_err(|e| refused(&e))?;
+    client.flush()?;
     let wait_deadline = o
         .wait_ms
         .map(|ms| Instant::now() + Duration::from_millis(ms));
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    let seen = std::cell::Cell::new(0u64);
-    let mut handle = |client: &mut Blocking, f: Frame| -> Result<(), CliError> {
-        if f.command() != Command::Message {
-            return Ok(());
-        }
-        seen.set(seen.get() + 1);
-        if let Err(e) = print(&mut out, &o, &f) {
+    let mut seen = 0u64;
+    let mut handle = |client: &mut Blocking, m: MessageEvent| -> Result<(), CliError> {
+        seen += 1;
+        if let Err(e) = print(&mut out, &o, &m.frame) {
             return Err(CliError::Connection(format!("cannot write to stdout: {e}")));
         }
         if o.ack != Ack::Auto {
-            match ack_frame(&f, version) {
-                Some(a) => client.send(&a)?,
-                None => {
-                    return Err(CliError::Connection(
-                        "a MESSAGE without the headers needed to ACK it".into(),
-                    ));
-                }
-            }
+            let Some(h) = &m.ack else {
+                return Err(CliError::Connection(
+                    "a MESSAGE without the headers needed to ACK it".into(),
+                ));
+            };
+            client
+                .session()
+                .ack(h, None, None)
+                .map_err(|e| refused(&e))?;
+            client.flush()?;
         }
         Ok(())
     };
     // Messages may come before the receipt; keep them.
     let mut early = Vec::new();
-    client.wait_receipt("subscribed", Instant::now() + timeout, |f| {
-        early.push(f);
+    client.wait_receipt("subscribed", Instant::now() + timeout, |_, m| {
+        early.push(m);
         Ok(())
     })?;
     if !o.quiet {
         eprintln!("stompbox subscribe: subscribed to {}", o.dest);
     }
-    for f in early {
-        if o.count.is_some_and(|c| seen.get() >= c) {
+    let count = o.count.unwrap_or(u64::MAX);
+    let mut got = 0u64;
+    for m in early {
+        if got >= count {
             break;
         }
-        handle(&mut client, f)?;
+        got += 1;
+        handle(&mut client, m)?;
     }
-    while o.count.is_none_or(|c| seen.get() < c) {
-        match client.next_frame(wait_deadline)? {
-            Some(f) => handle(&mut client, f)?,
+    while got < count {
+        match client.next(wait_deadline)? {
+            Some(Incoming::Message(m)) => {
+                got += 1;
+                handle(&mut client, m)?;
+            }
+            Some(Incoming::Receipt(_)) => {}
             None => {
                 return Err(CliError::Timeout(format!(
-                    "{} of {} messages in {} ms",
-                    seen.get(),
+                    "{got} of {} messages in {} ms",
                     o.count.unwrap_or(0),
                     o.wait_ms.unwrap_or(0)
                 )));
             }
         }
     }
+    drop(handle);
     client.disconnect(Instant::now() + timeout)?;
     Ok(())
 }
@@ -277,21 +273,5 @@ mod tests {
                 "{case:?}"
             );
         }
-    }
-
-    #[test]
-    fn ack_frames_by_version() {
-        let msg = Frame::builder(Command::Message)
-            .header("subscription", "s")
-            .header("message-id", "m1")
-            .header("ack", "a1")
-            .build();
-        let a12 = ack_frame(&msg, Version::V1_2).unwrap();
-        assert_eq!(a12.header("id"), Some("a1"));
-        let a11 = ack_frame(&msg, Version::V1_1).unwrap();
-        assert_eq!(a11.header("message-id"), Some("m1"));
-        assert_eq!(a11.header("subscription"), Some("s"));
-        let bare = Frame::builder(Command::Message).build();
-        assert!(ack_frame(&bare, Version::V1_2).is_none());
     }
 }

@@ -4,7 +4,8 @@
 use std::net::{SocketAddr, ToSocketAddrs};
 
 use stompbox::ClientConnection;
-use stompbox::stomp::{Command, Frame};
+use stompbox::stomp::HeartBeat;
+use stompbox::stomp::client::ClientConfig;
 
 use super::args::{CliError, ConnectOptions};
 
@@ -107,38 +108,45 @@ impl Target {
         }
     }
 
-    /// A new client connection for this target (nothing queued yet but the HTTP request).
-    pub(crate) fn client(&self, rng: &mut Rng) -> ClientConnection {
+    /// A new client connection for this target, its CONNECT queued (from `o`).
+    pub(crate) fn client(&self, rng: &mut Rng, o: &ConnectOptions) -> ClientConnection {
+        let config = self.client_config(o);
         match &self.transport {
             Transport::WebSocket { path } => {
                 let mut nonce = [0u8; 16];
                 nonce[..8].copy_from_slice(&rng.next_u64().to_le_bytes());
                 nonce[8..].copy_from_slice(&rng.next_u64().to_le_bytes());
                 let mut masks = Rng::new(rng.next_u64());
-                ClientConnection::websocket(&self.authority(), path, nonce, move || {
-                    masks.next_u64().to_le_bytes()[..4]
-                        .try_into()
-                        .unwrap_or([0x5a; 4])
-                })
+                ClientConnection::websocket(
+                    &self.authority(),
+                    path,
+                    nonce,
+                    move || {
+                        let [a, b, c, d, ..] = masks.next_u64().to_le_bytes();
+                        [a, b, c, d]
+                    },
+                    config,
+                )
             }
-            Transport::Tcp => ClientConnection::raw_stomp(&self.host),
+            Transport::Tcp => ClientConnection::raw_stomp(config),
         }
     }
 
-    /// The CONNECT frame for these options (our own, so that `--host` and the heart-beat are
-    /// exactly what the user asked for).
-    pub(crate) fn connect_frame(&self, o: &ConnectOptions) -> Frame {
-        let hb = format!("{0},{0}", o.heartbeat_ms);
-        let mut b = Frame::builder(Command::Connect)
-            .header("accept-version", "1.2,1.1,1.0")
-            .header("host", o.host.as_deref().unwrap_or(&self.host))
-            .header("heart-beat", &hb)
-            .header_opt("login", o.login.as_deref())
-            .header_opt("passcode", o.passcode.as_deref());
-        for (k, v) in &o.connect_headers {
-            b = b.header(k, v);
+    /// The STOMP session's configuration: `host` (default: the URL's host), login, passcode,
+    /// the heart-beat offered each way, extra CONNECT headers.
+    pub(crate) fn client_config(&self, o: &ConnectOptions) -> ClientConfig {
+        let hb = u32::try_from(o.heartbeat_ms).unwrap_or(u32::MAX);
+        ClientConfig {
+            host: o.host.clone().unwrap_or_else(|| self.host.clone()),
+            login: o.login.clone(),
+            passcode: o.passcode.clone(),
+            heart_beat: HeartBeat {
+                send_ms: hb,
+                receive_ms: hb,
+            },
+            headers: o.connect_headers.clone(),
+            ..ClientConfig::default()
         }
-        b.build()
     }
 }
 
@@ -238,7 +246,7 @@ mod tests {
     }
 
     #[test]
-    fn connect_frame_uses_the_options() {
+    fn client_config_uses_the_options() {
         let t = Target::parse("stomp://127.0.0.1:1").unwrap();
         let o = ConnectOptions {
             login: Some("guest".into()),
@@ -248,16 +256,16 @@ mod tests {
             heartbeat_ms: 500,
             timeout_ms: 1,
         };
-        let f = t.connect_frame(&o);
-        assert_eq!(f.command(), Command::Connect);
-        assert_eq!(f.header("host"), Some("/"));
-        assert_eq!(f.header("heart-beat"), Some("500,500"));
-        assert_eq!(f.header("login"), Some("guest"));
-        assert_eq!(f.header("passcode"), Some("pw"));
-        assert_eq!(f.header("client-id"), Some("x"));
-        let plain = t.connect_frame(&ConnectOptions::default());
-        assert_eq!(plain.header("host"), Some("127.0.0.1"));
-        assert_eq!(plain.header("login"), None);
+        let c = t.client_config(&o);
+        assert_eq!(c.host, "/");
+        assert_eq!((c.heart_beat.send_ms, c.heart_beat.receive_ms), (500, 500));
+        assert_eq!(c.login.as_deref(), Some("guest"));
+        assert_eq!(c.passcode.as_deref(), Some("pw"));
+        assert_eq!(c.headers, [("client-id".to_owned(), "x".to_owned())]);
+        let plain = t.client_config(&ConnectOptions::default());
+        assert_eq!(plain.host, "127.0.0.1");
+        assert_eq!(plain.login, None);
+        assert_eq!(plain.heart_beat, HeartBeat::NONE);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
-use stompbox::stomp::{Command, Frame, HeartBeat};
+use stompbox::stomp::client::{ClientEvent as StompEvent, SendOptions, SubscribeOptions};
 use stompbox::{ClientConnection, ClientEvent};
 
 use super::hist::Histogram;
@@ -116,10 +116,6 @@ struct Conn {
     opened_us: u64,
     sent: u64,
     done: bool,
-    hb_send_ms: u64,
-    hb_recv_ms: u64,
-    last_write_ms: u64,
-    last_read_ms: u64,
 }
 
 struct Worker {
@@ -205,6 +201,9 @@ impl Worker {
             self.flush_counters();
         }
         self.flush_counters();
+        for conn in self.conns.iter_mut().flatten() {
+            self.result.heartbeats_received += conn.c.session().heartbeat_counts().0;
+        }
     }
 
     fn flush_counters(&mut self) {
@@ -243,8 +242,7 @@ impl Worker {
             }
         };
         let _ = stream.set_nodelay(true);
-        let mut c = self.spec.target.client(rng);
-        c.send_frame(&self.spec.target.connect_frame(&self.spec.connect));
+        let c = self.spec.target.client(rng, &self.spec.connect);
         self.connecting += 1;
         self.conns.push(Some(Conn {
             stream,
@@ -256,10 +254,6 @@ impl Worker {
             opened_us,
             sent: 0,
             done: false,
-            hb_send_ms: 0,
-            hb_recv_ms: 0,
-            last_write_ms: opened_us / 1000,
-            last_read_ms: opened_us / 1000,
         }));
     }
 
@@ -273,6 +267,7 @@ impl Worker {
             return;
         }
         conn.state = State::Dead;
+        self.result.heartbeats_received += conn.c.session().heartbeat_counts().0;
         let _ = self.poll.registry().deregister(&mut conn.stream);
         if matches!(conn.role, Role::Publisher { .. }) && !conn.done {
             conn.done = true;
@@ -326,7 +321,6 @@ impl Worker {
                     return;
                 }
                 Ok(n) => {
-                    conn.last_read_ms = now_us(&self.spec) / 1000;
                     conn.c.handle_read(&self.buf[..n]);
                     if let Err(why) = self.events(token) {
                         self.fail(token, why);
@@ -353,50 +347,41 @@ impl Worker {
             return Ok(());
         };
         while let Some(ev) = conn.c.poll_event() {
-            let frame = match ev {
-                ClientEvent::Frame(f) => f,
+            let ev = match ev {
+                ClientEvent::Stomp(ev) => ev,
                 ClientEvent::Open { .. } => continue,
-                ClientEvent::Heartbeat => {
-                    self.result.heartbeats_received += 1;
-                    continue;
-                }
                 ClientEvent::Error(e) => return Err(e.to_string()),
                 ClientEvent::Closed(why) => return Err(format!("closed: {why}")),
             };
-            match frame.command() {
-                Command::Message => {
+            match ev {
+                StompEvent::Message(m) => {
                     // Only our publishers' messages count (they carry the timestamp). Not gated
                     // on the phase: another thread may already publish while this one has not
                     // yet seen RUNNING.
-                    if let Some(ts) = frame.header(TS_HEADER).and_then(|v| v.parse::<u64>().ok()) {
+                    if let Some(ts) = m
+                        .frame
+                        .header(TS_HEADER)
+                        .and_then(|v| v.parse::<u64>().ok())
+                    {
                         self.delivered += 1;
                         self.result.last_delivery_us = now;
                         self.result.latency_us.record(now.saturating_sub(ts));
                     }
                 }
-                Command::Connected if conn.state == State::Stomp => {
+                StompEvent::Connected { .. } if conn.state == State::Stomp => {
                     self.result
                         .connect_us
                         .record(now.saturating_sub(conn.opened_us));
-                    let ours = self.spec.connect.heartbeat_ms;
-                    if ours > 0
-                        && let Some(hb) = frame.header("heart-beat").and_then(HeartBeat::parse)
-                    {
-                        if hb.receive_ms > 0 {
-                            conn.hb_send_ms = ours.max(u64::from(hb.receive_ms));
-                        }
-                        if hb.send_ms > 0 {
-                            conn.hb_recv_ms = ours.max(u64::from(hb.send_ms));
-                        }
-                    }
                     if let Role::Subscriber { dest } = &conn.role {
-                        let sub = Frame::builder(Command::Subscribe)
-                            .header("id", "0")
-                            .header("destination", dest)
-                            .header("ack", "auto")
-                            .header("receipt", "subscribed")
-                            .build();
-                        conn.c.send_frame(&sub);
+                        let opts = SubscribeOptions {
+                            id: Some("0"),
+                            receipt: Some("subscribed"),
+                            ..SubscribeOptions::default()
+                        };
+                        conn.c
+                            .session()
+                            .subscribe(dest, &opts)
+                            .map_err(|e| format!("SUBSCRIBE refused by the session: {e:?}"))?;
                         conn.state = State::Subscribing;
                     } else {
                         conn.state = State::Ready;
@@ -404,12 +389,18 @@ impl Worker {
                         self.shared.ready.fetch_add(1, Relaxed);
                     }
                 }
-                Command::Receipt if conn.state == State::Subscribing => {
+                StompEvent::Receipt { .. } if conn.state == State::Subscribing => {
                     conn.state = State::Ready;
                     self.connecting -= 1;
                     self.shared.ready.fetch_add(1, Relaxed);
                 }
-                Command::Error => return Err(format!("ERROR: {}", describe_error(&frame))),
+                StompEvent::Error { frame, .. } => {
+                    return Err(format!("ERROR: {}", describe_error(&frame)));
+                }
+                StompEvent::HeartBeatTimeout => {
+                    return Err("no heart-beat from the server in time".into());
+                }
+                StompEvent::Closed(reason) => return Err(format!("session closed: {reason:?}")),
                 _ => {}
             }
         }
@@ -434,10 +425,7 @@ impl Worker {
         while conn.off < conn.out.len() {
             match conn.stream.write(&conn.out[conn.off..]) {
                 Ok(0) => return Err("write: the socket takes no more".into()),
-                Ok(n) => {
-                    conn.off += n;
-                    conn.last_write_ms = now_us(&self.spec) / 1000;
-                }
+                Ok(n) => conn.off += n,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => return Err(format!("write: {e}")),
@@ -473,6 +461,7 @@ impl Worker {
                 quota
             };
             let mut n = 0;
+            let mut refused = None;
             while conn.sent < due && n < 256 && conn.out.len() - conn.off < MAX_QUEUED {
                 let ts = if rate > 0.0 {
                     // The time the message was due, so a publisher that falls behind shows
@@ -486,12 +475,15 @@ impl Worker {
                     }
                     now
                 };
-                let f = Frame::builder(Command::Send)
-                    .header("destination", dest)
-                    .header(TS_HEADER, &ts.to_string())
-                    .body(self.spec.body.clone())
-                    .build();
-                conn.c.send_frame(&f);
+                let ts = ts.to_string();
+                let opts = SendOptions {
+                    headers: &[(TS_HEADER, ts.as_str())],
+                    ..SendOptions::default()
+                };
+                if let Err(e) = conn.c.session().send(dest, self.spec.body.clone(), &opts) {
+                    refused = Some(format!("SEND refused by the session: {e:?}"));
+                    break;
+                }
                 conn.sent += 1;
                 n += 1;
                 if rate > 0.0 {
@@ -500,6 +492,10 @@ impl Worker {
                     // Counted at once, so that the other threads see the window filling.
                     self.shared.published.fetch_add(1, Relaxed);
                 }
+            }
+            if let Some(why) = refused {
+                self.fail(token, why);
+                continue;
             }
             if conn.sent >= quota {
                 conn.done = true;
@@ -513,8 +509,8 @@ impl Worker {
         }
     }
 
-    /// How often heart-beats and liveness are checked: a quarter of our heart-beat interval
-    /// (the negotiated one is never shorter), between 10 and 100 ms.
+    /// How often the sessions' timers are served: a quarter of our heart-beat interval (the
+    /// negotiated one is never shorter), between 10 and 100 ms.
     fn maintenance_ms(&self) -> u64 {
         match self.spec.connect.heartbeat_ms {
             0 => 100,
@@ -522,29 +518,19 @@ impl Worker {
         }
     }
 
-    /// Heart-beats out (early by up to one maintenance period, never late), liveness in.
+    /// Gives every session whose timer is due the time: heart-beats out, liveness judged.
     fn maintain(&mut self, now_ms: u64) {
-        let early = self.maintenance_ms();
         for token in 0..self.conns.len() {
             let Some(conn) = self.conns[token].as_mut() else {
                 continue;
             };
-            if conn.state != State::Ready {
+            if conn.c.poll_timeout().is_none_or(|t| t > now_ms) {
                 continue;
             }
-            if conn.hb_recv_ms > 0 && now_ms > conn.last_read_ms + 2 * conn.hb_recv_ms {
-                let why = format!(
-                    "no heart-beat from the server for {} ms",
-                    now_ms - conn.last_read_ms
-                );
+            conn.c.handle_timeout(now_ms);
+            let r = self.events(token).and_then(|()| self.write(token));
+            if let Err(why) = r {
                 self.fail(token, why);
-                continue;
-            }
-            if conn.hb_send_ms > 0 && now_ms + early >= conn.last_write_ms + conn.hb_send_ms {
-                conn.c.send_raw(Bytes::from_static(b"\n"));
-                if let Err(why) = self.write(token) {
-                    self.fail(token, why);
-                }
             }
         }
     }
