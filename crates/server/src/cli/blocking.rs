@@ -19,7 +19,7 @@ use super::target::{Rng, Target};
 /// What a command waits for.
 #[derive(Debug)]
 pub(crate) enum Incoming {
-    Message(MessageEvent),
+    Message(Box<MessageEvent>),
     Receipt(String),
 }
 
@@ -146,7 +146,7 @@ impl Blocking {
                     self.connected = Some(version);
                 }
                 ClientEvent::Stomp(StompEvent::Message(m)) => {
-                    self.incoming.push_back(Incoming::Message(m));
+                    self.incoming.push_back(Incoming::Message(Box::new(m)));
                 }
                 ClientEvent::Stomp(StompEvent::Receipt { receipt_id }) => {
                     self.incoming.push_back(Incoming::Receipt(receipt_id));
@@ -204,7 +204,7 @@ impl Blocking {
             match self.next(Some(deadline))? {
                 Some(Incoming::Receipt(r)) if r == id => return Ok(()),
                 Some(Incoming::Receipt(_)) => {}
-                Some(Incoming::Message(m)) => other(self, m)?,
+                Some(Incoming::Message(m)) => other(self, *m)?,
                 None => return Err(CliError::Timeout(format!("no RECEIPT for {id:?}"))),
             }
         }

@@ -215,7 +215,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), CliError> {
         match client.next(wait_deadline)? {
             Some(Incoming::Message(m)) => {
                 got += 1;
-                handle(&mut client, m)?;
+                handle(&mut client, *m)?;
             }
             Some(Incoming::Receipt(_)) => {}
             None => {
@@ -227,7 +227,6 @@ pub(crate) fn run(args: &[String]) -> Result<(), CliError> {
             }
         }
     }
-    drop(handle);
     client.disconnect(Instant::now() + timeout)?;
     Ok(())
 }

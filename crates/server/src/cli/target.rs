@@ -122,8 +122,8 @@ impl Target {
                     path,
                     nonce,
                     move || {
-                        let [a, b, c, d, ..] = masks.next_u64().to_le_bytes();
-                        [a, b, c, d]
+                        let key = masks.next_u64().to_le_bytes();
+                        [key[0], key[1], key[2], key[3]]
                     },
                     config,
                 )
