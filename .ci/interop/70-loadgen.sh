@@ -24,7 +24,11 @@ echo "publish | subscribe: OK"
 check() { # check NAME JSON: every message delivered, nothing lost, some connection ready
   local name=$1 json=$2
   echo "$json" > "$OUT/loadgen-$name.json"
-  grep -q '"delivery_ratio":1.000000' <<<"$json" || { echo "$name: not everything delivered: $json" >&2; exit 1; }
+  if ! grep -q '"delivery_ratio":1.000000' <<<"$json"; then
+    echo "$name: not everything delivered: $json" >&2
+    echo "server stats: $(curl -s http://127.0.0.1:18701/stats 2>/dev/null || true)" >&2
+    exit 1
+  fi
   grep -q '"lost":0,' <<<"$json" || { echo "$name: connections lost: $json" >&2; exit 1; }
   grep -q '"connect_failed":0,' <<<"$json" || { echo "$name: connections failed: $json" >&2; exit 1; }
   echo "$name: OK ($(grep -o '"deliver_rate":[0-9.]*' <<<"$json"), $(grep -o '"p99":[0-9]*' <<<"$json" | head -1) us)"
