@@ -311,6 +311,10 @@ impl Server {
                                 got = true;
                             }
                         }
+                        if got && self.stopping.is_some() {
+                            warn!("second signal: stopping now without waiting for clients");
+                            return Ok(());
+                        }
                         if got {
                             self.shutdown.flag.store(true, Ordering::SeqCst);
                         }
