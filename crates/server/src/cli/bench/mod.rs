@@ -327,6 +327,7 @@ struct Report {
     latency: Histogram,
     connect_us: Histogram,
     heartbeats_received: u64,
+    bytes_read: u64,
     errors: Vec<(String, u64)>,
     server_pid: Option<u32>,
     rss_before_kib: Option<u64>,
@@ -391,12 +392,13 @@ impl Report {
         let c = &self.connect_us;
         let _ = write!(
             s,
-            "\"connect_us\":{{\"count\":{},\"p50\":{},\"p99\":{},\"max\":{}}},\"heartbeats_received\":{},",
+            "\"connect_us\":{{\"count\":{},\"p50\":{},\"p99\":{},\"max\":{}}},\"heartbeats_received\":{},\"bytes_read\":{},",
             c.count(),
             c.quantile(0.5),
             c.quantile(0.99),
             c.max(),
-            self.heartbeats_received
+            self.heartbeats_received,
+            self.bytes_read
         );
         let _ = write!(
             s,
@@ -692,6 +694,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), CliError> {
         merged.latency_us.merge(&r.latency_us);
         merged.connect_us.merge(&r.connect_us);
         merged.heartbeats_received += r.heartbeats_received;
+        merged.bytes_read += r.bytes_read;
         merged.last_delivery_us = merged.last_delivery_us.max(r.last_delivery_us);
         for (m, n) in r.errors {
             if let Some(e) = merged.errors.iter_mut().find(|(x, _)| *x == m) {
@@ -734,6 +737,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), CliError> {
         latency: merged.latency_us,
         connect_us: merged.connect_us,
         heartbeats_received: merged.heartbeats_received,
+        bytes_read: merged.bytes_read,
         errors: merged.errors,
         server_pid,
         rss_before_kib: rss_before,

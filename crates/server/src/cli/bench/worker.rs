@@ -82,6 +82,8 @@ pub(crate) struct WorkerResult {
     pub(crate) errors: Vec<(String, u64)>,
     pub(crate) last_delivery_us: u64,
     pub(crate) heartbeats_received: u64,
+    /// Bytes read from all sockets.
+    pub(crate) bytes_read: u64,
 }
 
 impl WorkerResult {
@@ -202,7 +204,31 @@ impl Worker {
         }
         self.flush_counters();
         for conn in self.conns.iter_mut().flatten() {
+            // A check on this host: every readable edge was served, nothing is left unread.
+            let mut unread = 0;
+            while let Ok(n) = conn.stream.read(&mut self.buf) {
+                if n == 0 {
+                    break;
+                }
+                unread += n;
+            }
+            if unread > 0 {
+                self.result.error(format!(
+                    "{unread} bytes were left unread on a socket at the end"
+                ));
+            }
             self.result.heartbeats_received += conn.c.session().heartbeat_counts().0;
+            let mut left = 0;
+            while let Some(ev) = conn.c.poll_event() {
+                if matches!(ev, ClientEvent::Stomp(StompEvent::Message(_))) {
+                    left += 1;
+                }
+            }
+            if left > 0 {
+                self.result.error(format!(
+                    "{left} messages left undrained in a connection's events"
+                ));
+            }
         }
     }
 
@@ -321,6 +347,7 @@ impl Worker {
                     return;
                 }
                 Ok(n) => {
+                    self.result.bytes_read += n as u64;
                     conn.c.handle_read(&self.buf[..n]);
                     if let Err(why) = self.events(token) {
                         self.fail(token, why);
@@ -335,7 +362,8 @@ impl Worker {
                 }
             }
         }
-        if let Err(why) = self.write(token) {
+        // Writing may surface events too (the connection drains its WebSocket then).
+        if let Err(why) = self.write(token).and_then(|()| self.events(token)) {
             self.fail(token, why);
         }
     }
@@ -366,6 +394,9 @@ impl Worker {
                         self.delivered += 1;
                         self.result.last_delivery_us = now;
                         self.result.latency_us.record(now.saturating_sub(ts));
+                    } else {
+                        self.result
+                            .error("a MESSAGE without a bench timestamp (not counted)".into());
                     }
                 }
                 StompEvent::Connected { .. } if conn.state == State::Stomp => {
