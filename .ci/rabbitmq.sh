@@ -60,15 +60,21 @@ status() {
 }
 
 stop() {
-  if [ -x "$bin/rabbitmqctl" ] && status; then
-    "$bin/rabbitmqctl" -q -n "$RABBITMQ_NODENAME" stop >/dev/null 2>&1 || true
+  if [ -x "$bin/rabbitmqctl" ]; then
+    # With the pid file, `stop` waits until the node's OS process has exited.
+    "$bin/rabbitmqctl" -q -n "$RABBITMQ_NODENAME" stop "$RABBITMQ_PID_FILE" >/dev/null 2>&1 || true
   fi
-  if [ -f "$dir/launcher.pid" ]; then
-    pid=$(cat "$dir/launcher.pid")
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-    kill "$pid" 2>/dev/null || true
-    rm -f "$dir/launcher.pid"
-  fi
+  # Whatever is left of what start launched (the Erlang VM, then the launcher script).
+  for pidfile in "$RABBITMQ_PID_FILE" "$dir/launcher.pid"; do
+    [ -f "$pidfile" ] || continue
+    pid=$(cat "$pidfile")
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+      kill "$pid" 2>/dev/null || true
+      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+      kill -9 "$pid" 2>/dev/null || true
+    fi
+    rm -f "$pidfile"
+  done
   echo "rabbitmq stopped"
 }
 

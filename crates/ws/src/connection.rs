@@ -9,7 +9,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use crate::close::CloseCode;
 use crate::error::{ProtocolError, SendError};
 use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode, Status};
-use crate::mask::apply_mask;
+use crate::mask::{apply_mask, copy_masked};
 
 /// Payloads are copied and unmasked in pieces of this size, so the XOR pass runs on data that
 /// is still in L1/L2 cache right after the copy.
@@ -1225,16 +1225,18 @@ const fn data_opcode(kind: MessageKind) -> OpCode {
     }
 }
 
-/// Appends `src` to `dst`, unmasking with `mask` at payload `offset`, in cache-sized pieces.
+/// Appends `src` to `dst`, unmasking with `mask` at payload `offset`: zero-fill the room (a
+/// cheap store-only pass), then one fused copy-and-XOR pass, in cache-sized pieces.
 fn copy_unmasked(dst: &mut BytesMut, src: &[u8], mask: Option<[u8; 4]>, offset: usize) {
     match mask {
         None => dst.extend_from_slice(src),
         Some(key) => {
+            dst.reserve(src.len());
             let mut offset = offset;
             for piece in src.chunks(UNMASK_PIECE) {
                 let start = dst.len();
-                dst.extend_from_slice(piece);
-                apply_mask(&mut dst[start..], key, offset);
+                dst.resize(start + piece.len(), 0);
+                copy_masked(&mut dst[start..], piece, key, offset);
                 offset += piece.len();
             }
         }
