@@ -9,8 +9,14 @@ use stompbox_server::config::{Command, HELP, parse_args};
 use stompbox_server::{ServerBuilder, chat_handler, echo_handler};
 use tracing::{info, warn};
 
+mod cli;
+
 fn main() -> ExitCode {
-    let config = match parse_args(std::env::args().skip(1)) {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(code) = cli::dispatch(&args) {
+        return code;
+    }
+    let config = match parse_args(args) {
         Ok(Command::Run(c)) => c,
         Ok(Command::Help) => {
             print!("{HELP}");
