@@ -238,8 +238,9 @@ pub fn parse_response(
     limits: &Limits,
 ) -> Result<Status<(ResponseHead, Negotiated, usize)>, ResponseError> {
     let parsed = head::with_header_array(limits, |headers| {
-        let mut resp = httparse::Response::new(headers);
-        let result = resp.parse(buf);
+        let mut resp = httparse::Response::new(&mut []);
+        let result = httparse::ParserConfig::default()
+            .parse_response_with_uninit_headers(&mut resp, buf, headers);
         head::classify(buf, limits, result, |n| {
             let reason = resp.reason.unwrap_or_default();
             ResponseHead {
@@ -366,7 +367,6 @@ pub struct ClientHandshake {
     offer: Offer,
     key: Key,
     buf: Vec<u8>,
-    scanned: usize,
     state: ClientState,
     event: Option<ClientEvent>,
     transmit: Vec<u8>,
@@ -388,7 +388,6 @@ impl ClientHandshake {
             offer: Offer::new(request, key),
             key,
             buf: Vec::new(),
-            scanned: 0,
             state: ClientState::Reading,
             event: None,
             transmit,
@@ -427,14 +426,11 @@ impl ClientHandshake {
             ClientState::Upgraded => return Err(Error::Misuse(Misuse::WrongState)),
         }
         self.buf.extend_from_slice(data);
-        if head::find_head_end(&self.buf, self.scanned).is_none() {
-            self.scanned = head::resume_point(self.buf.len());
-            if self.buf.len() > self.limits.max_head_bytes {
-                return Err(self.fail(ResponseError::HeadTooLarge));
-            }
+        if !head::line_arrived(data, self.buf.len(), &self.limits) {
             return Ok(());
         }
-        match parse_response(&self.buf, &self.offer, &self.limits) {
+        let window = head::parse_window(&self.buf, &self.limits);
+        match parse_response(window, &self.offer, &self.limits) {
             Ok(Status::Complete((response, negotiated, n))) => {
                 let leftover = self.buf.split_off(n.min(self.buf.len()));
                 self.buf = Vec::new();
@@ -446,10 +442,10 @@ impl ClientHandshake {
                 }));
                 Ok(())
             }
-            Ok(Status::Partial) => {
-                self.scanned = head::resume_point(self.buf.len());
-                Ok(())
+            Ok(Status::Partial) if self.buf.len() >= self.limits.max_head_bytes => {
+                Err(self.fail(ResponseError::HeadTooLarge))
             }
+            Ok(Status::Partial) => Ok(()),
             Err(e) => Err(self.fail(e)),
         }
     }

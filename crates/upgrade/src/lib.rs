@@ -132,6 +132,8 @@ pub use client::{
 };
 pub use error::{Error, Misuse, RequestError, ResponseError};
 pub use head::{Extension, ExtensionParam, Header, Headers, Status, is_token};
+#[cfg(feature = "http")]
+pub use http_compat::{check_http_response, parse_http_request};
 #[cfg(feature = "getrandom")]
 pub use key::random_nonce;
 pub use key::{AcceptKey, Key, WEBSOCKET_GUID, accept_key};

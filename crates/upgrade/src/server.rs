@@ -79,6 +79,11 @@ impl RequestHead {
 pub struct UpgradeRequest {
     head: RequestHead,
     key: Key,
+    host: Span,
+    origin: Option<Span>,
+    /// The first `Sec-WebSocket-Protocol` value; `protocols_repeated` when there are more.
+    protocol: Option<Span>,
+    protocols_repeated: bool,
 }
 
 impl UpgradeRequest {
@@ -99,13 +104,14 @@ impl UpgradeRequest {
 
     /// The `Host` header (exactly one is guaranteed).
     pub fn host(&self) -> &str {
-        self.head.header_str("host").unwrap_or_default()
+        self.host.get_str(&self.head.raw.buf)
     }
 
     /// The `Origin` header, if sent (browsers always send it; check it against your allowed
     /// origins and [`ServerHandshake::reject`] with [`RequestError::ForbiddenOrigin`]).
     pub fn origin(&self) -> Option<&str> {
-        self.head.header_str("origin")
+        self.origin
+            .and_then(|o| core::str::from_utf8(o.get(&self.head.raw.buf)).ok())
     }
 
     /// The client's `Sec-WebSocket-Key`.
@@ -121,10 +127,25 @@ impl UpgradeRequest {
     /// The offered subprotocols, in the client's order, over every `Sec-WebSocket-Protocol`
     /// header and comma list (each is a valid token).
     pub fn protocols(&self) -> impl Iterator<Item = &str> + '_ {
-        self.head
-            .header_all("sec-websocket-protocol")
-            .flat_map(list_items)
+        self.protocol_items()
             .map(|p| core::str::from_utf8(p).unwrap_or_default())
+    }
+
+    fn protocol_items(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        // Usually one header: walk its value without searching the headers again.
+        let single = (!self.protocols_repeated)
+            .then(|| self.protocol.map(|p| p.get(&self.head.raw.buf)))
+            .flatten();
+        let repeated = self
+            .protocols_repeated
+            .then(|| self.head.header_all("sec-websocket-protocol"))
+            .into_iter()
+            .flatten();
+        single.into_iter().chain(repeated).flat_map(list_items)
+    }
+
+    fn offers_protocol(&self, protocol: &str) -> bool {
+        self.protocol_items().any(|p| p == protocol.as_bytes())
     }
 
     /// The first protocol of the server's preference list that the client offered.
@@ -132,7 +153,7 @@ impl UpgradeRequest {
         preferences
             .iter()
             .copied()
-            .find(|want| self.protocols().any(|p| p == *want))
+            .find(|want| self.offers_protocol(want))
     }
 
     /// The offered extensions with their parameters, in order, over every
@@ -154,7 +175,7 @@ impl UpgradeRequest {
             headers,
         } = accept;
         if let Some(p) = protocol
-            && !self.protocols().any(|offered| offered == p)
+            && !self.offers_protocol(p)
         {
             return Err(Misuse::ProtocolNotOffered);
         }
@@ -210,7 +231,7 @@ fn write_101(
     headers: &[(&str, &[u8])],
     out: &mut Vec<u8>,
 ) {
-    out.reserve(160);
+    out.reserve(256);
     out.extend_from_slice(
         b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ",
     );
@@ -298,8 +319,8 @@ pub fn parse_request(
     limits: &Limits,
 ) -> Result<Status<(Incoming, usize)>, RequestError> {
     let parsed = head::with_header_array(limits, |headers| {
-        let mut req = httparse::Request::new(headers);
-        let result = req.parse(buf);
+        let mut req = httparse::Request::new(&mut []);
+        let result = req.parse_with_uninit_headers(buf, headers);
         head::classify(buf, limits, result, |n| build(buf, n, &req))
     });
     match parsed {
@@ -315,6 +336,10 @@ pub fn parse_request(
 #[derive(Default)]
 struct Scan<'b> {
     hosts: u8,
+    host: &'b [u8],
+    origin: Option<&'b [u8]>,
+    protocol: Option<&'b [u8]>,
+    protocol_headers: u8,
     upgrade_websocket: bool,
     connection_upgrade: bool,
     keys: u8,
@@ -334,7 +359,13 @@ fn scan<'b>(headers: &[httparse::Header<'b>]) -> Scan<'b> {
     for h in headers {
         let name = h.name.as_bytes();
         match name.len() {
-            4 if name.eq_ignore_ascii_case(b"host") => s.hosts = s.hosts.saturating_add(1),
+            4 if name.eq_ignore_ascii_case(b"host") => {
+                s.hosts = s.hosts.saturating_add(1);
+                s.host = h.value;
+            }
+            6 if name.eq_ignore_ascii_case(b"origin") => {
+                s.origin = s.origin.or(Some(h.value));
+            }
             7 if name.eq_ignore_ascii_case(b"upgrade") => {
                 s.upgrade_websocket |= any_has_token(core::iter::once(h.value), b"websocket");
             }
@@ -351,6 +382,8 @@ fn scan<'b>(headers: &[httparse::Header<'b>]) -> Scan<'b> {
             }
             22 if name.eq_ignore_ascii_case(b"sec-websocket-protocol") => {
                 s.protocols_ok &= list_items(h.value).all(is_token);
+                s.protocol_headers = s.protocol_headers.saturating_add(1);
+                s.protocol = s.protocol.or(Some(h.value));
             }
             24 if name.eq_ignore_ascii_case(b"sec-websocket-extensions") => {
                 s.extensions_ok &= head::parse_extensions(h.value, &mut head::Validate);
@@ -408,7 +441,14 @@ fn build(buf: &[u8], n: usize, req: &httparse::Request<'_, '_>) -> Result<Incomi
     if !s.extensions_ok {
         return Err(RequestError::InvalidExtensions);
     }
-    Ok(Incoming::Upgrade(UpgradeRequest { head: head(), key }))
+    Ok(Incoming::Upgrade(UpgradeRequest {
+        head: head(),
+        key,
+        host: Span::of(buf, s.host),
+        origin: s.origin.map(|o| Span::of(buf, o)),
+        protocol: s.protocol.map(|p| Span::of(buf, p)),
+        protocols_repeated: s.protocol_headers > 1,
+    }))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -446,6 +486,7 @@ pub struct Upgraded {
     /// The chosen subprotocol and the accepted extensions.
     pub negotiated: Negotiated,
     /// Bytes the client sent behind the head: the first WebSocket bytes. Never dropped.
+    /// (`bytes::Bytes::from(leftover)` takes it over without a copy.)
     pub leftover: Vec<u8>,
 }
 
@@ -467,7 +508,6 @@ pub struct Upgraded {
 pub struct ServerHandshake {
     limits: Limits,
     buf: Vec<u8>,
-    scanned: usize,
     head_len: usize,
     state: ServerState,
     event: Option<ServerEvent>,
@@ -488,7 +528,6 @@ impl ServerHandshake {
         ServerHandshake {
             limits,
             buf: Vec::new(),
-            scanned: 0,
             head_len: 0,
             state: ServerState::Reading,
             event: None,
@@ -514,17 +553,31 @@ impl ServerHandshake {
             ServerState::Rejected(e) => return Err(Error::Request(e)),
             _ => return Err(Error::Misuse(Misuse::WrongState)),
         }
-        self.buf.extend_from_slice(data);
-        let Some(_) = head::find_head_end(&self.buf, self.scanned) else {
-            self.scanned = head::resume_point(self.buf.len());
-            if self.buf.len() > self.limits.max_head_bytes {
-                return Err(self.fail(RequestError::HeadTooLarge));
-            }
-            return Ok(());
+        // Fast path: the whole head in the first read is parsed from `data` directly, and
+        // only the bytes behind it are kept (one copy less). Same window, same outcome.
+        let first = self.buf.is_empty();
+        let buffered = if first {
+            data.len()
+        } else {
+            self.buf.len() + data.len()
         };
-        match parse_request(&self.buf, &self.limits) {
+        if !head::line_arrived(data, buffered, &self.limits) {
+            self.buf.extend_from_slice(data);
+            return Ok(());
+        }
+        if !first {
+            self.buf.extend_from_slice(data);
+        }
+        let source: &[u8] = if first { data } else { &self.buf };
+        let result = parse_request(head::parse_window(source, &self.limits), &self.limits);
+        match result {
             Ok(Status::Complete((incoming, n))) => {
-                self.head_len = n;
+                if first {
+                    self.buf = data.get(n..).unwrap_or_default().to_vec();
+                    self.head_len = 0;
+                } else {
+                    self.head_len = n;
+                }
                 let (state, event) = match incoming {
                     Incoming::Upgrade(r) => (ServerState::Deciding, ServerEvent::Upgrade(r)),
                     Incoming::Http(r) => (ServerState::Http, ServerEvent::Http(r)),
@@ -533,8 +586,13 @@ impl ServerHandshake {
                 self.event = Some(event);
                 Ok(())
             }
+            Ok(Status::Partial) if buffered >= self.limits.max_head_bytes => {
+                Err(self.fail(RequestError::HeadTooLarge))
+            }
             Ok(Status::Partial) => {
-                self.scanned = head::resume_point(self.buf.len());
+                if first {
+                    self.buf.extend_from_slice(data);
+                }
                 Ok(())
             }
             Err(e) => Err(self.fail(e)),
