@@ -10,7 +10,10 @@ mod ws_common;
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use ws_common::*;
+use ws_common::{
+    run_fastwebsockets, run_stompbox, run_tokio_websockets, run_tungstenite, run_websocket_codec,
+    runtime, w1, w2, w3, w4,
+};
 
 fn receive(c: &mut Criterion) {
     let rt = runtime();
@@ -52,19 +55,19 @@ fn receive(c: &mut Criterion) {
         }
         let wire = &w.wire[..];
         g.bench_function("stompbox-ws", |b| {
-            b.iter(|| black_box(run_stompbox(black_box(wire))))
+            b.iter(|| black_box(run_stompbox(black_box(wire))));
         });
         g.bench_function("tungstenite", |b| {
-            b.iter(|| black_box(run_tungstenite(black_box(wire), w.messages)))
+            b.iter(|| black_box(run_tungstenite(black_box(wire), w.messages)));
         });
         g.bench_function("fastwebsockets", |b| {
-            b.iter(|| black_box(run_fastwebsockets(&rt, black_box(wire), w.messages)))
+            b.iter(|| black_box(run_fastwebsockets(&rt, black_box(wire), w.messages)));
         });
         g.bench_function("tokio-websockets", |b| {
-            b.iter(|| black_box(run_tokio_websockets(&rt, black_box(wire), w.messages)))
+            b.iter(|| black_box(run_tokio_websockets(&rt, black_box(wire), w.messages)));
         });
         g.bench_function("websocket-codec", |b| {
-            b.iter(|| black_box(run_websocket_codec(black_box(wire))))
+            b.iter(|| black_box(run_websocket_codec(black_box(wire))));
         });
         if w.payload_bytes >= 16 << 20 {
             let src = vec![7u8; 16 << 20];

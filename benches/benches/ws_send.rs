@@ -126,19 +126,19 @@ fn send(c: &mut Criterion) {
         g.throughput(Throughput::Bytes((payload.len() * count) as u64));
         g.sample_size(20);
         g.bench_function("stompbox-ws", |b| {
-            b.iter(|| black_box(stompbox(kind, payload, count)))
+            b.iter(|| black_box(stompbox(kind, payload, count)));
         });
         g.bench_function("tungstenite", |b| {
-            b.iter(|| tungstenite(text, payload, count))
+            b.iter(|| tungstenite(text, payload, count));
         });
         g.bench_function("fastwebsockets", |b| {
-            b.iter(|| fastwebsockets(&rt, text, payload, count))
+            b.iter(|| fastwebsockets(&rt, text, payload, count));
         });
         g.bench_function("tokio-websockets", |b| {
-            b.iter(|| tokio_websockets(&rt, text, payload, count))
+            b.iter(|| tokio_websockets(&rt, text, payload, count));
         });
         g.bench_function("websocket-codec", |b| {
-            b.iter(|| black_box(websocket_codec(text, payload, count)))
+            b.iter(|| black_box(websocket_codec(text, payload, count)));
         });
         g.finish();
     }

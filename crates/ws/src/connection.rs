@@ -9,7 +9,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use crate::close::CloseCode;
 use crate::error::{ProtocolError, SendError};
 use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode, Status};
-use crate::mask::apply_mask;
+use crate::mask::{apply_mask, copy_masked};
 
 /// Payloads are copied and unmasked in pieces of this size, so the XOR pass runs on data that
 /// is still in L1/L2 cache right after the copy.
@@ -246,6 +246,15 @@ enum Recv {
     },
 }
 
+/// An entry of the event queue.
+#[derive(Debug)]
+enum Queued {
+    Event(Event),
+    /// Whole small text/binary frames, already unmasked and validated, headers still in
+    /// place: `poll_event` splits one message off per call.
+    Run(BytesMut),
+}
+
 #[derive(Debug, Clone, Copy)]
 struct InMessage {
     kind: MessageKind,
@@ -279,7 +288,7 @@ pub struct Connection {
     /// Unmasked payload of the data message in progress (and spare capacity for the next).
     buf: BytesMut,
     ctrl: BytesMut,
-    events: VecDeque<Event>,
+    events: VecDeque<Queued>,
     /// RSV bits a negotiated extension may set on the first frame of a message (0 = none).
     rsv_allowed: u8,
     // --- send
@@ -526,45 +535,47 @@ impl Connection {
     #[inline]
     fn small_frames_fast_path(&mut self, input: &[u8]) -> usize {
         /// Frames up to this payload size take this path; larger ones are copied one by one.
-        const SMALL: u64 = 4096;
+        const SMALL: usize = 4096;
+        if self.config.streaming {
+            return 0;
+        }
+        let limit = SMALL
+            .min(self.config.max_frame_size)
+            .min(self.config.max_message_size);
+        let masked = self.role == Role::Server;
         let mut end = 0;
-        while let Ok(Status::Complete((h, n))) = FrameHeader::decode(&input[end..]) {
-            if h.payload_len > SMALL
-                || !self.plain_message_frame(&h)
-                || h.payload_len > (input.len() - end - n) as u64
-            {
-                break;
-            }
-            end += n + h.payload_len as usize;
+        while let Some((n, len, _)) = small_frame(&input[end..], masked, limit) {
+            end += n + len;
         }
         if end == 0 {
             return 0;
         }
         self.buf.extend_from_slice(&input[..end]);
-        while let Ok(Status::Complete((h, n))) = FrameHeader::decode(&self.buf) {
-            let len = h.payload_len as usize;
-            self.buf.advance(n);
-            if let Some(key) = h.mask {
-                apply_mask(&mut self.buf[..len], key, 0);
+        let mut at = 0;
+        while let Some((n, len, text)) = small_frame(&self.buf[at..], masked, limit) {
+            let payload = at + n..at + n + len;
+            if masked {
+                let key = [
+                    self.buf[at + n - 4],
+                    self.buf[at + n - 3],
+                    self.buf[at + n - 2],
+                    self.buf[at + n - 1],
+                ];
+                apply_mask(&mut self.buf[payload.clone()], key, 0);
             }
-            if h.opcode == OpCode::Text && utf8_prefix(&self.buf[..len]).ok() != Some(len) {
-                // Not valid: leave the rest to the general path, which fails the connection
-                // at exactly this frame.
-                let consumed = end - self.buf.len();
-                self.buf.clear();
-                return consumed - n;
-            }
-            let data = self.buf.split_to(len).freeze();
-            self.events.push_back(if h.opcode == OpCode::Text {
-                Event::Text(data)
-            } else {
-                Event::Binary(data)
-            });
-            if self.buf.is_empty() {
+            if text && utf8_prefix(&self.buf[payload.clone()]).ok() != Some(len) {
+                // Not valid: leave this frame to the general path, which fails the
+                // connection at exactly this frame.
                 break;
             }
+            at = payload.end;
         }
-        end
+        if at > 0 {
+            let run = self.buf.split_to(at);
+            self.events.push_back(Queued::Run(run));
+        }
+        self.buf.clear();
+        at
     }
 
     /// The common case in one step: `input` starts with a whole unfragmented text or binary
@@ -590,7 +601,7 @@ impl Connection {
             return Err(ProtocolError::InvalidUtf8);
         }
         let data = self.buf.split().freeze();
-        self.events.push_back(match kind {
+        self.push_event(match kind {
             MessageKind::Text => Event::Text(data),
             MessageKind::Binary => Event::Binary(data),
         });
@@ -760,11 +771,11 @@ impl Connection {
                 if self.config.auto_pong && !self.close_sent {
                     self.queue_pong(payload.clone());
                 }
-                self.events.push_back(Event::Ping(payload));
+                self.push_event(Event::Ping(payload));
             }
             OpCode::Pong => {
                 let payload = self.ctrl.split().freeze();
-                self.events.push_back(Event::Pong(payload));
+                self.push_event(Event::Pong(payload));
             }
             OpCode::Close => self.received_close()?,
             OpCode::Continuation | OpCode::Text | OpCode::Binary => {
@@ -809,7 +820,7 @@ impl Connection {
         } else {
             Event::Binary(data)
         };
-        self.events.push_back(event);
+        self.push_event(event);
         Ok(())
     }
 
@@ -830,8 +841,9 @@ impl Connection {
         }
         let first = !msg.streamed;
         msg.streamed = true;
-        self.events.push_back(Event::Fragment(Fragment {
-            kind: msg.kind,
+        let kind = msg.kind;
+        self.push_event(Event::Fragment(Fragment {
+            kind,
             data,
             first,
             last: false,
@@ -905,7 +917,7 @@ impl Connection {
             } else {
                 None
             };
-            self.events.push_back(Event::Closed(info));
+            self.push_event(Event::Closed(info));
         }
     }
 
@@ -925,11 +937,40 @@ impl Connection {
     /// Pops the next event, in wire order.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
-        let event = self.events.pop_front();
-        if let Some(Event::Closed(_)) = event {
-            self.closed_polled = true;
+        loop {
+            match self.events.front_mut()? {
+                Queued::Run(run) => {
+                    let masked = self.role == Role::Server;
+                    if let Some((n, len, text)) = small_frame(run, masked, usize::MAX) {
+                        run.advance(n);
+                        let data = run.split_to(len).freeze();
+                        if run.is_empty() {
+                            self.events.pop_front();
+                        }
+                        return Some(if text {
+                            Event::Text(data)
+                        } else {
+                            Event::Binary(data)
+                        });
+                    }
+                    // A run holds whole frames only; nothing is left of this one.
+                    self.events.pop_front();
+                }
+                Queued::Event(_) => {
+                    let Some(Queued::Event(event)) = self.events.pop_front() else {
+                        return None;
+                    };
+                    if let Event::Closed(_) = event {
+                        self.closed_polled = true;
+                    }
+                    return Some(event);
+                }
+            }
         }
-        event
+    }
+
+    fn push_event(&mut self, event: Event) {
+        self.events.push_back(Queued::Event(event));
     }
 
     // ------------------------------------------------------------------ time
@@ -1287,20 +1328,48 @@ const fn data_opcode(kind: MessageKind) -> OpCode {
     }
 }
 
-/// Appends `src` to `dst`, unmasking with `mask` at payload `offset`, in cache-sized pieces.
+/// Appends `src` to `dst`, unmasking with `mask` at payload `offset`: zero-fill the room (a
+/// cheap store-only pass), then one fused copy-and-XOR pass, in cache-sized pieces.
 fn copy_unmasked(dst: &mut BytesMut, src: &[u8], mask: Option<[u8; 4]>, offset: usize) {
     match mask {
         None => dst.extend_from_slice(src),
         Some(key) => {
+            dst.reserve(src.len());
             let mut offset = offset;
             for piece in src.chunks(UNMASK_PIECE) {
                 let start = dst.len();
-                dst.extend_from_slice(piece);
-                apply_mask(&mut dst[start..], key, offset);
+                dst.resize(start + piece.len(), 0);
+                copy_masked(&mut dst[start..], piece, key, offset);
                 offset += piece.len();
             }
         }
     }
+}
+
+/// If `b` starts with a whole final text or binary frame with no reserved bits, masked iff
+/// `masked`, with at most `limit` payload bytes and a 7- or 16-bit length: its header length,
+/// payload length and whether it is text.
+#[inline]
+fn small_frame(b: &[u8], masked: bool, limit: usize) -> Option<(usize, usize, bool)> {
+    let [b0, b1, ..] = *b else { return None };
+    let text = match b0 {
+        0x81 => true,
+        0x82 => false,
+        _ => return None,
+    };
+    if (b1 & 0x80 != 0) != masked {
+        return None;
+    }
+    let key_len = if masked { 4 } else { 0 };
+    let (n, len) = match b1 & 0x7f {
+        126 => match b.get(2..4) {
+            Some(&[x, y]) => (4 + key_len, usize::from(u16::from_be_bytes([x, y]))),
+            _ => return None,
+        },
+        127 => return None,
+        len => (2 + key_len, usize::from(len)),
+    };
+    (len <= limit && b.len() >= n + len).then_some((n, len, text))
 }
 
 /// The length of the longest prefix of `bytes` that is valid UTF-8, if the rest could still

@@ -41,6 +41,30 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
     }
 }
 
+/// Writes `src` XOR the masking `key` (at payload `offset`) into `dst` in one pass: the fused
+/// copy-and-(un)mask of the send and receive paths. `dst` and `src` have the same length.
+#[inline]
+pub(crate) fn copy_masked(dst: &mut [u8], src: &[u8], key: [u8; 4], offset: usize) {
+    let rot = offset & 3;
+    let key = [
+        key[rot],
+        key[(rot + 1) & 3],
+        key[(rot + 2) & 3],
+        key[(rot + 3) & 3],
+    ];
+    let word = u64::from_ne_bytes([
+        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
+    ]);
+    let (dst_words, dst_tail) = dst.as_chunks_mut::<8>();
+    let (src_words, src_tail) = src.as_chunks::<8>();
+    for (d, s) in dst_words.iter_mut().zip(src_words) {
+        *d = (u64::from_ne_bytes(*s) ^ word).to_ne_bytes();
+    }
+    for ((d, s), k) in dst_tail.iter_mut().zip(src_tail).zip(key.iter().cycle()) {
+        *d = *s ^ *k;
+    }
+}
+
 /// The byte-at-a-time reference implementation of [`apply_mask`] (used by tests and benches).
 pub fn apply_mask_reference(buf: &mut [u8], key: [u8; 4], offset: usize) {
     for (i, b) in buf.iter_mut().enumerate() {
@@ -80,6 +104,16 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn copy_masked_equals_reference(data in proptest::collection::vec(any::<u8>(), 0..300),
+                                        key in any::<[u8; 4]>(), offset in any::<usize>()) {
+            let mut fused = alloc::vec![0u8; data.len()];
+            copy_masked(&mut fused, &data, key, offset);
+            let mut reference = data.clone();
+            apply_mask_reference(&mut reference, key, offset);
+            prop_assert_eq!(fused, reference);
+        }
+
         #[test]
         fn equals_reference(data in proptest::collection::vec(any::<u8>(), 0..2000),
                             key in any::<[u8; 4]>(), offset in any::<usize>(), skip in 0usize..16) {
