@@ -15,7 +15,7 @@ use std::hint::black_box;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
 use stompbox_ws::{Config, Connection, DeflateConfig, Event, MessageKind};
-use ws_common::*;
+use ws_common::{READ_CHUNK, mixed_text_1k, run_stompbox, run_tungstenite, stompbox_config, w4};
 
 const MESSAGES: usize = 10_000;
 const DRAIN_AT: usize = 128 * 1024;
@@ -91,7 +91,8 @@ fn raw_deflate(text: &[u8], out: &mut Vec<u8>) -> usize {
     let mut total = 0;
     for _ in 0..MESSAGES {
         out.clear();
-        c.compress_vec(text, out, FlushCompress::Sync).expect("deflate");
+        c.compress_vec(text, out, FlushCompress::Sync)
+            .expect("deflate");
         total += out.len();
     }
     total
@@ -122,10 +123,11 @@ fn bench(c: &mut Criterion) {
         assert_eq!(receive(d, &wire), (MESSAGES, payload), "{name}");
         let sent = send(d, &text);
         eprintln!(
-            "W4 deflate, {name}: {} wire bytes for {payload} payload bytes: ratio {:.4} \
+            "W4 deflate, {name}: {} wire bytes for {payload} payload bytes: ratio {}.{:04} \
              (uncompressed W4 frames: {} bytes); server memory {} bytes",
             wire.len(),
-            wire.len() as f64 / payload as f64,
+            wire.len() / payload,
+            wire.len() * 10_000 / payload % 10_000,
             plain.wire.len(),
             Connection::server(config(d)).deflate_memory(),
         );
@@ -143,9 +145,12 @@ fn bench(c: &mut Criterion) {
     g.bench_function("stompbox-ws receive, uncompressed", |b| {
         b.iter(|| black_box(run_stompbox(black_box(&plain.wire))));
     });
-    g.bench_function("tungstenite receive, uncompressed (no deflate support)", |b| {
-        b.iter(|| black_box(run_tungstenite(black_box(&plain.wire), MESSAGES)));
-    });
+    g.bench_function(
+        "tungstenite receive, uncompressed (no deflate support)",
+        |b| {
+            b.iter(|| black_box(run_tungstenite(black_box(&plain.wire), MESSAGES)));
+        },
+    );
     // The zlib floor.
     let mut out = Vec::with_capacity(4096);
     let mut c6 = Compress::new_with_window_bits(Compression::new(6), false, 15);

@@ -111,14 +111,25 @@ pub struct DeflateAgreement {
     pub params: DeflateParams,
 }
 
+/// The `client_max_window_bits` parameter of an offer (RFC 7692 section 7.1.2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ClientWindowBits {
+    /// Not sent: the client cannot limit its window, the server may not ask it to.
+    #[default]
+    Omitted,
+    /// Sent without a value: the server may limit the client's window.
+    Allowed,
+    /// Sent with a value: as `Allowed`, and the client will use at most this window (8-15).
+    Hint(u8),
+}
+
 /// One offer's parameters, parsed and validated (RFC 7692 section 7.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 struct Parsed {
     server_no_context_takeover: bool,
     client_no_context_takeover: bool,
     server_max_window_bits: Option<u8>,
-    /// `Some(None)`: the bare flag; `Some(Some(n))`: with a value.
-    client_max_window_bits: Option<Option<u8>>,
+    client_max_window_bits: ClientWindowBits,
 }
 
 /// Why a `permessage-deflate` offer or answer is not acceptable.
@@ -193,7 +204,8 @@ fn parse(ext: &Extension) -> Result<Parsed, DeflateError> {
             (0, None) => p.server_no_context_takeover = true,
             (1, None) => p.client_no_context_takeover = true,
             (2, Some(v)) => p.server_max_window_bits = Some(window_bits(v)?),
-            (3, v) => p.client_max_window_bits = Some(v.map(window_bits).transpose()?),
+            (3, None) => p.client_max_window_bits = ClientWindowBits::Allowed,
+            (3, Some(v)) => p.client_max_window_bits = ClientWindowBits::Hint(window_bits(v)?),
             _ => return Err(DeflateError::InvalidValue),
         }
     }
@@ -209,10 +221,10 @@ impl DeflatePolicy {
         offers
             .iter()
             .filter(|e| e.name.eq_ignore_ascii_case(PERMESSAGE_DEFLATE))
-            .find_map(|e| self.answer(&parse(e).ok()?))
+            .find_map(|e| self.answer(parse(e).ok()?))
     }
 
-    fn answer(&self, offer: &Parsed) -> Option<DeflateAgreement> {
+    fn answer(self, offer: Parsed) -> Option<DeflateAgreement> {
         let own_server = self.server_max_window_bits.clamp(MIN_BITS, MAX_BITS);
         let own_client = self.client_max_window_bits.clamp(MIN_BITS, MAX_BITS);
         let server_bits = offer
@@ -220,9 +232,9 @@ impl DeflatePolicy {
             .map_or(own_server, |n| n.min(own_server));
         let client_bits = match offer.client_max_window_bits {
             // The client cannot limit its window: acceptable only if we need no limit.
-            None if own_client < MAX_BITS => return None,
-            None => MAX_BITS,
-            Some(hint) => hint.unwrap_or(MAX_BITS).min(own_client),
+            ClientWindowBits::Omitted if own_client < MAX_BITS => return None,
+            ClientWindowBits::Omitted | ClientWindowBits::Allowed => own_client,
+            ClientWindowBits::Hint(n) => n.min(own_client),
         };
         let params = DeflateParams {
             server_no_context_takeover: self.server_no_context_takeover
@@ -245,7 +257,7 @@ impl DeflatePolicy {
                 Some(server_bits.to_string().as_str()),
             );
         }
-        if offer.client_max_window_bits.is_some() && client_bits < MAX_BITS {
+        if offer.client_max_window_bits != ClientWindowBits::Omitted && client_bits < MAX_BITS {
             response = response.with_param(
                 "client_max_window_bits",
                 Some(client_bits.to_string().as_str()),
@@ -274,9 +286,9 @@ pub struct DeflateOffer {
     pub client_no_context_takeover: bool,
     /// Ask the server to use at most this window (8-15 bits); `None` leaves it at 15.
     pub server_max_window_bits: Option<u8>,
-    /// Let the server limit the client's window (`client_max_window_bits`), with a hint of
-    /// the largest window this client will use if `Some(Some(n))`.
-    pub client_max_window_bits: Option<Option<u8>>,
+    /// Let the server limit the client's window (`client_max_window_bits`), optionally with
+    /// the largest window this client will use.
+    pub client_max_window_bits: ClientWindowBits,
 }
 
 impl Default for DeflateOffer {
@@ -285,7 +297,7 @@ impl Default for DeflateOffer {
             server_no_context_takeover: false,
             client_no_context_takeover: false,
             server_max_window_bits: None,
-            client_max_window_bits: Some(None),
+            client_max_window_bits: ClientWindowBits::Allowed,
         }
     }
 }
@@ -305,9 +317,13 @@ impl DeflateOffer {
             let n = n.clamp(MIN_BITS, MAX_BITS).to_string();
             e = e.with_param("server_max_window_bits", Some(n.as_str()));
         }
-        if let Some(hint) = self.client_max_window_bits {
-            let hint = hint.map(|n| n.clamp(MIN_BITS, MAX_BITS).to_string());
-            e = e.with_param("client_max_window_bits", hint.as_deref());
+        match self.client_max_window_bits {
+            ClientWindowBits::Omitted => {}
+            ClientWindowBits::Allowed => e = e.with_param("client_max_window_bits", None),
+            ClientWindowBits::Hint(n) => {
+                let n = n.clamp(MIN_BITS, MAX_BITS).to_string();
+                e = e.with_param("client_max_window_bits", Some(n.as_str()));
+            }
         }
         e
     }
@@ -330,13 +346,14 @@ impl DeflateOffer {
             return Err(DeflateError::Repeated);
         }
         let p = parse(answer)?;
-        let client_bits = match p.client_max_window_bits {
-            Some(None) => return Err(DeflateError::InvalidValue),
-            Some(Some(_)) if self.client_max_window_bits.is_none() => {
+        let client_bits = match (p.client_max_window_bits, self.client_max_window_bits) {
+            (ClientWindowBits::Allowed, _) => return Err(DeflateError::InvalidValue),
+            (ClientWindowBits::Hint(_), ClientWindowBits::Omitted) => {
                 return Err(DeflateError::WindowBitsNotOffered);
             }
-            Some(Some(n)) => n,
-            None => self.client_max_window_bits.flatten().unwrap_or(MAX_BITS),
+            (ClientWindowBits::Hint(n), _) => n,
+            (ClientWindowBits::Omitted, ClientWindowBits::Hint(n)) => n.clamp(MIN_BITS, MAX_BITS),
+            (ClientWindowBits::Omitted, _) => MAX_BITS,
         };
         let server_bits = p.server_max_window_bits.unwrap_or(MAX_BITS);
         if self.server_max_window_bits.is_some_and(|n| server_bits > n)
@@ -357,7 +374,6 @@ impl DeflateOffer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloc::vec;
     use alloc::vec::Vec;
 
     fn ext(s: &str) -> Vec<Extension> {
@@ -367,7 +383,7 @@ mod tests {
     }
 
     fn answer(
-        policy: &DeflatePolicy,
+        policy: DeflatePolicy,
         offer: &str,
     ) -> Option<(alloc::string::String, DeflateParams)> {
         policy
@@ -395,9 +411,11 @@ mod tests {
             "permessage-deflate; client_max_window_bits; client_max_window_bits=10",
             "x-webkit-deflate-frame",
         ] {
-            assert_eq!(answer(&p, offer), None, "{offer}");
+            assert_eq!(answer(p, offer), None, "{offer}");
         }
     }
+
+    type Case<'a> = (&'a DeflatePolicy, &'a str, &'a str, (bool, bool, u8, u8));
 
     /// RFC 7692 sections 7.1.1-7.1.2: accepted offers and the answers.
     #[test]
@@ -409,7 +427,7 @@ mod tests {
             server_max_window_bits: 10,
             client_max_window_bits: 11,
         };
-        let cases: &[(&DeflatePolicy, &str, &str, (bool, bool, u8, u8))] = &[
+        let cases: &[Case<'_>] = &[
             (
                 &d,
                 "permessage-deflate",
@@ -476,7 +494,7 @@ mod tests {
             ),
         ];
         for &(policy, offer, response, (snct, cnct, sb, cb)) in cases {
-            let (r, params) = answer(policy, offer).unwrap_or_else(|| panic!("{offer}"));
+            let (r, params) = answer(*policy, offer).unwrap_or_else(|| panic!("{offer}"));
             assert_eq!(r, response, "{offer}");
             assert_eq!(
                 params,
@@ -490,7 +508,7 @@ mod tests {
             );
         }
         // A policy that limits the client's window declines an offer that cannot honour it.
-        assert_eq!(answer(&bounded, "permessage-deflate"), None);
+        assert_eq!(answer(bounded, "permessage-deflate"), None);
     }
 
     /// RFC 7692 section 7.2.2: the client's checks of the answer.
@@ -501,7 +519,7 @@ mod tests {
             server_no_context_takeover: true,
             client_no_context_takeover: false,
             server_max_window_bits: Some(10),
-            client_max_window_bits: None,
+            client_max_window_bits: ClientWindowBits::Omitted,
         };
         let ok = |o: &DeflateOffer, a: &str| o.check_response(&ext(a));
         assert_eq!(ok(&d, "x-other"), Ok(None));
@@ -579,7 +597,12 @@ mod tests {
     #[test]
     fn every_combination_agrees() {
         let bits = [None, Some(8u8), Some(12), Some(15)];
-        let hints = [None, Some(None), Some(Some(9u8)), Some(Some(15))];
+        let hints = [
+            ClientWindowBits::Omitted,
+            ClientWindowBits::Allowed,
+            ClientWindowBits::Hint(9),
+            ClientWindowBits::Hint(15),
+        ];
         for snct in [false, true] {
             for cnct in [false, true] {
                 for s in bits {
@@ -599,8 +622,11 @@ mod tests {
                                 client_max_window_bits: 10,
                             },
                         ] {
-                            let Some(a) = policy.negotiate(&vec![offer.extension()]) else {
-                                assert!(c.is_none() && policy.client_max_window_bits < 15);
+                            let Some(a) = policy.negotiate(&[offer.extension()]) else {
+                                assert!(
+                                    c == ClientWindowBits::Omitted
+                                        && policy.client_max_window_bits < 15
+                                );
                                 continue;
                             };
                             let back = offer.check_response(&ext(&a.response.to_string()));

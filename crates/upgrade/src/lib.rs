@@ -134,7 +134,8 @@ pub use client::{
 };
 #[cfg(feature = "deflate")]
 pub use deflate::{
-    DeflateAgreement, DeflateError, DeflateOffer, DeflateParams, DeflatePolicy, PERMESSAGE_DEFLATE,
+    ClientWindowBits, DeflateAgreement, DeflateError, DeflateOffer, DeflateParams, DeflatePolicy,
+    PERMESSAGE_DEFLATE,
 };
 pub use error::{Error, Misuse, RequestError, ResponseError};
 pub use head::{Extension, ExtensionParam, Header, Headers, Status, is_token};

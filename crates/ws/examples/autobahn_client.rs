@@ -46,7 +46,7 @@ fn session(host_port: &str, path: &str, echo: bool) -> io::Result<common::Outcom
     if common::deflate_wanted() {
         // RFC 7692 section 7.2.2: an answer that does not fit the offer fails the connection.
         match offer.check_response(&upgraded.negotiated.extensions) {
-            Ok(Some(params)) => config = config.deflate(Some(common::deflate_config(&params))),
+            Ok(Some(params)) => config = config.deflate(Some(common::deflate_config(params))),
             Ok(None) => {}
             Err(e) => return Err(io::Error::other(format!("permessage-deflate answer: {e}"))),
         }

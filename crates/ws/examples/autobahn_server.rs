@@ -32,6 +32,7 @@ fn serve(mut stream: TcpStream) -> io::Result<()> {
         if let Some(event) = hs.poll_event() {
             match event {
                 ServerEvent::Upgrade(req) => {
+                    #[cfg_attr(not(feature = "deflate"), allow(unused_mut))]
                     let mut accept = Accept::new();
                     #[cfg(feature = "deflate")]
                     if common::deflate_wanted()
@@ -39,7 +40,7 @@ fn serve(mut stream: TcpStream) -> io::Result<()> {
                             req.negotiate_deflate(&stompbox_upgrade::DeflatePolicy::default())
                     {
                         accept = accept.extension(agreed.response);
-                        config = config.deflate(Some(common::deflate_config(&agreed.params)));
+                        config = config.deflate(Some(common::deflate_config(agreed.params)));
                     }
                     let Ok(upgraded) = hs.accept(&req, accept) else {
                         return Ok(());

@@ -1081,15 +1081,15 @@ impl Connection {
             self.check_room(crate::deflate::Codec::bound(data.len()))?;
         }
         #[cfg(feature = "deflate")]
-        if let Some(codec) = self.deflate.as_mut() {
-            if let Some(payload) = codec.compress(data, fin, false) {
-                self.write_frame_rsv(fin, opcode != OpCode::Continuation, opcode, &payload);
-                if let Some(codec) = self.deflate.as_mut() {
-                    codec.recycle(payload);
-                }
-                self.sending = if fin { None } else { Some(kind) };
-                return Ok(());
+        if let Some(codec) = self.deflate.as_mut()
+            && let Some(payload) = codec.compress(data, fin, false)
+        {
+            self.write_frame_rsv(fin, opcode != OpCode::Continuation, opcode, &payload);
+            if let Some(codec) = self.deflate.as_mut() {
+                codec.recycle(payload);
             }
+            self.sending = if fin { None } else { Some(kind) };
+            return Ok(());
         }
         self.check_room(data.len())?;
         self.write_frame(fin, opcode, data);

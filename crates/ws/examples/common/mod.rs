@@ -27,7 +27,7 @@ pub(crate) fn deflate_wanted() -> bool {
 /// The negotiated parameters as the connection's deflate config (level 6, messages of 32
 /// bytes and more compressed).
 #[cfg(feature = "deflate")]
-pub(crate) fn deflate_config(p: &stompbox_upgrade::DeflateParams) -> stompbox_ws::DeflateConfig {
+pub(crate) fn deflate_config(p: stompbox_upgrade::DeflateParams) -> stompbox_ws::DeflateConfig {
     stompbox_ws::DeflateConfig::negotiated(
         p.server_no_context_takeover,
         p.client_no_context_takeover,
