@@ -131,7 +131,12 @@ pub(crate) struct Codec {
     recv_bits: u8,
     /// Compressed output of the message being sent (reused).
     scratch: Vec<u8>,
+    /// Inflated output of the message received (reused up to `KEEP` bytes of capacity).
+    inflated: Vec<u8>,
 }
+
+/// Reusable buffers are kept up to this capacity; larger ones are handed out or dropped.
+const KEEP: usize = 64 * 1024;
 
 impl core::fmt::Debug for Codec {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -176,13 +181,17 @@ impl Codec {
             send_bits,
             recv_bits,
             scratch: Vec::new(),
+            inflated: Vec::new(),
         })
     }
 
     /// Bytes this transform keeps per connection: zlib's deflate and inflate state for the
     /// negotiated windows plus the reusable output buffer.
     pub(crate) fn memory(&self) -> usize {
-        deflate_memory(self.send_bits) + inflate_memory(self.recv_bits) + self.scratch.capacity()
+        deflate_memory(self.send_bits)
+            + inflate_memory(self.recv_bits)
+            + self.scratch.capacity()
+            + self.inflated.capacity()
     }
 
     /// Whether a whole message of `len` bytes is sent compressed.
@@ -237,7 +246,7 @@ impl Codec {
 
     /// Returns the output buffer of [`Codec::compress`] for reuse (kept up to 64 KiB).
     pub(crate) fn recycle(&mut self, mut buf: Vec<u8>) {
-        if buf.capacity() <= 64 * 1024 {
+        if buf.capacity() <= KEEP {
             buf.clear();
             self.scratch = buf;
         }
@@ -246,12 +255,22 @@ impl Codec {
     /// Inflates one whole received message (its frames' payloads, concatenated) into at most
     /// `limit` bytes.
     pub(crate) fn inflate(&mut self, data: &[u8], limit: usize) -> Result<Bytes, ProtocolError> {
-        let mut out: Vec<u8> = Vec::new();
+        let mut out = core::mem::take(&mut self.inflated);
+        out.clear();
         let result = self.inflate_into(data, limit, &mut out);
         if result.is_err() || self.reset_recv {
             self.decompress.reset(false);
         }
-        result.map(|()| Bytes::from(out))
+        result?;
+        // Small messages: copied out of the reused buffer in one exact allocation, so the
+        // inflater runs with room to spare; large ones are handed out without a copy.
+        if out.capacity() <= KEEP {
+            let bytes = Bytes::copy_from_slice(&out);
+            self.inflated = out;
+            Ok(bytes)
+        } else {
+            Ok(Bytes::from(out))
+        }
     }
 
     fn inflate_into(
@@ -262,8 +281,10 @@ impl Codec {
     ) -> Result<(), ProtocolError> {
         // One byte beyond the limit proves the message is too large.
         let cap = limit.saturating_add(1);
-        let first = data.len().saturating_mul(4).clamp(256, 64 * 1024);
-        out.reserve_exact(first.min(cap));
+        let first = data.len().saturating_mul(4).clamp(16 * 1024, KEEP);
+        if out.capacity() < first.min(cap) {
+            out.reserve_exact(first.min(cap));
+        }
         for mut input in [data, &TAIL[..]] {
             loop {
                 if out.len() == out.capacity() {
