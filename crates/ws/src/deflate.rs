@@ -37,6 +37,28 @@ const MIN_ZLIB_BITS: u8 = 9;
 
 /// The negotiated permessage-deflate parameters plus this side's compression settings.
 ///
+/// ```
+/// use stompbox_ws::{Config, Connection, DeflateConfig, Event};
+///
+/// // What the handshake agreed (e.g. stompbox-upgrade's `DeflateParams`): context takeover
+/// // off for the server, a 12-bit window for the client.
+/// let deflate = DeflateConfig::negotiated(true, false, 15, 12).level(6).min_size(32);
+/// let config = Config::default().deflate(Some(deflate));
+/// let mut client = Connection::client(config.clone(), || [1, 2, 3, 4]);
+/// let mut server = Connection::server(config);
+/// let frame = "MESSAGE\ndestination:/topic/a\n\n".to_owned() + &"tick ".repeat(200) + "\0";
+/// client.send_text(&frame)?;
+/// let mut wire = 0;
+/// while let Some(bytes) = client.poll_transmit() {
+///     wire += bytes.len();
+///     server.handle_read(&bytes)?;
+/// }
+/// assert!(wire < frame.len() / 10, "{wire} bytes on the wire");
+/// assert_eq!(server.poll_event(), Some(Event::Text(frame.clone().into())));
+/// assert!(server.deflate_memory() > 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
 /// The four parameters are RFC 7692's, named as on the wire, as the handshake agreed them
 /// (the same fields as `stompbox_upgrade::DeflateParams`). Which of them apply to compressing
 /// and which to inflating follows from the connection's [`Role`].
