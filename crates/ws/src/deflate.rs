@@ -12,6 +12,10 @@
 //!   7.2.2), into at most [`Config::max_message_size`](crate::Config::max_message_size) bytes:
 //!   a larger message (a decompression bomb) fails the connection with close 1009 before
 //!   more than that limit is allocated; undecodable data gets close 1007;
+//! - in streaming mode ([`Config::streaming`](crate::Config::streaming)) inflates a
+//!   compressed message when it is complete and hands it out as one `Fragment` (first and
+//!   last); streaming sends (`send_fragment`) compress every fragment with a sync flush,
+//!   whatever its size;
 //! - keeps or resets the LZ77 context after each message per the `*_no_context_takeover`
 //!   parameters of its own role and the peer's, and compresses with at most its role's
 //!   negotiated window.
