@@ -280,3 +280,26 @@ proptest! {
         prop_assert!(wire.len() * 4 < frame.len(), "{} vs {}", wire.len(), frame.len());
     }
 }
+
+/// Streaming receive: a compressed message is inflated when complete and handed out as one
+/// fragment (first and last); an uncompressed one still streams.
+#[test]
+fn streaming_mode_hands_out_inflated_messages_whole() {
+    let config = Config::default()
+        .streaming(true)
+        .deflate(Some(DeflateConfig::default().min_size(0)));
+    let mut server = Connection::server(config);
+    let hello = [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00];
+    let mut wire = cframe(0x41, &hello[..4]);
+    wire.extend(cframe(0x80, &hello[4..]));
+    feed_bytewise(&mut server, &wire).unwrap();
+    assert_eq!(
+        events(&mut server),
+        [Event::Fragment(stompbox_ws::Fragment {
+            kind: MessageKind::Text,
+            data: Bytes::from_static(b"Hello"),
+            first: true,
+            last: true,
+        })]
+    );
+}
