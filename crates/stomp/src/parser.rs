@@ -1,0 +1,567 @@
+//! The incremental, zero-copy STOMP frame parser.
+//!
+//! [`Parser::parse`] takes frames off the front of a `BytesMut` that the host (or a session)
+//! appends received bytes to. Input may be split anywhere: a partial frame is a state, never an
+//! error, and the work already done on it (lines, header spans, the NUL search) is kept.
+//!
+//! Hot path: `memchr` finds each line end and each colon, one `memchr` finds any escape in the
+//! head, one SIMD UTF-8 check covers the head, and the body is found by `content-length` or by
+//! one `memchr` for NUL. The frame's head and body are `Bytes` slices of the input; only a head
+//! that contains an escape sequence is copied (decoded).
+
+use crate::frame::{Command, Frame, Span, Spans, Version};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use core::fmt;
+
+/// Parser limits. Exceeding one is a [`ParseError`]; nothing is allocated for what a peer
+/// merely claims (a large `content-length` fails before any byte of the body is buffered).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Maximum size of a frame head: command line, header lines and the blank line.
+    pub max_head_bytes: usize,
+    /// Maximum number of header entries in a frame.
+    pub max_headers: usize,
+    /// Maximum length of the command line or of one header line (without its EOL).
+    pub max_header_line: usize,
+    /// Maximum body size.
+    pub max_body_bytes: usize,
+}
+
+impl Default for Limits {
+    /// 8 KiB head, 64 headers, 4 KiB per line, 1 MiB body.
+    fn default() -> Limits {
+        Limits {
+            max_head_bytes: 8 * 1024,
+            max_headers: 64,
+            max_header_line: 4 * 1024,
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+impl Limits {
+    /// Small limits for frames received before a session is established (CONNECT):
+    /// 8 KiB head, 32 headers, 2 KiB per line, 64 KiB body.
+    pub const fn unauthenticated() -> Limits {
+        Limits {
+            max_head_bytes: 8 * 1024,
+            max_headers: 32,
+            max_header_line: 2 * 1024,
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// Why the byte stream is not valid STOMP. Sticky: once returned, [`Parser::parse`] keeps
+/// returning it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ParseError {
+    /// The command line is not one of the STOMP commands.
+    UnknownCommand,
+    /// A header line has no `:`.
+    MissingColon,
+    /// A header line starts with `:` (empty header name).
+    EmptyHeaderName,
+    /// A `\` escape not defined for the negotiated version (or a trailing `\`).
+    InvalidEscape,
+    /// A CR that is not part of a CR LF line ending.
+    BareCarriageReturn,
+    /// The head is not valid UTF-8.
+    InvalidUtf8,
+    /// `content-length` is not a decimal number.
+    InvalidContentLength,
+    /// The `content-length` bytes of the body are not followed by NUL.
+    MissingNul,
+    /// The frame head exceeds [`Limits::max_head_bytes`].
+    HeadTooLarge,
+    /// More header entries than [`Limits::max_headers`].
+    TooManyHeaders,
+    /// A command or header line exceeds [`Limits::max_header_line`].
+    HeaderLineTooLong,
+    /// The body exceeds [`Limits::max_body_bytes`] (declared or received).
+    BodyTooLarge,
+}
+
+impl ParseError {
+    /// A short human-readable description, used as the ERROR frame's `message` header.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ParseError::UnknownCommand => "unknown command",
+            ParseError::MissingColon => "malformed header: missing ':'",
+            ParseError::EmptyHeaderName => "malformed header: empty name",
+            ParseError::InvalidEscape => "undefined escape sequence in header",
+            ParseError::BareCarriageReturn => "carriage return outside of an EOL",
+            ParseError::InvalidUtf8 => "frame head is not valid UTF-8",
+            ParseError::InvalidContentLength => "invalid content-length",
+            ParseError::MissingNul => "body not terminated by NUL after content-length octets",
+            ParseError::HeadTooLarge => "frame head too large",
+            ParseError::TooManyHeaders => "too many headers",
+            ParseError::HeaderLineTooLong => "header line too long",
+            ParseError::BodyTooLarge => "frame body too large",
+        }
+    }
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for ParseError {}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Start,
+    Headers,
+    Body,
+}
+
+/// The incremental STOMP frame parser. See the [module docs](self).
+///
+/// ```
+/// use bytes::BytesMut;
+/// use stompbox_stomp::{Command, Parser, Version};
+///
+/// let mut parser = Parser::new(Default::default());
+/// parser.set_version(Version::V1_2);
+/// let mut buf = BytesMut::from(&b"\nSEND\ndestination:/queue/a\n\nhel"[..]);
+/// assert_eq!(parser.parse(&mut buf), Ok(None)); // partial
+/// buf.extend_from_slice(b"lo\0");
+/// let frame = parser.parse(&mut buf).unwrap().unwrap();
+/// assert_eq!(frame.command(), Command::Send);
+/// assert_eq!(frame.header("destination"), Some("/queue/a"));
+/// assert_eq!(&frame.body()[..], b"hello");
+/// assert_eq!(parser.heartbeats(), 1);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Parser {
+    limits: Limits,
+    version: Version,
+    phase: Phase,
+    command: Command,
+    line_start: usize,
+    headers_start: usize,
+    spans: Spans,
+    body_start: usize,
+    content_length: Option<usize>,
+    scanned: usize,
+    needs_decode: bool,
+    plain: bool,
+    heartbeats: u64,
+    error: Option<ParseError>,
+}
+
+impl Parser {
+    /// A parser with the given limits, decoding headers as STOMP 1.2 until
+    /// [`Parser::set_version`] says otherwise.
+    pub fn new(limits: Limits) -> Parser {
+        Parser {
+            limits,
+            version: Version::V1_2,
+            phase: Phase::Start,
+            command: Command::Send,
+            line_start: 0,
+            headers_start: 0,
+            spans: Spans::default(),
+            body_start: 0,
+            content_length: None,
+            scanned: 0,
+            needs_decode: false,
+            plain: false,
+            heartbeats: 0,
+            error: None,
+        }
+    }
+
+    /// Sets the version whose escaping rules decode header values (CONNECT, STOMP and
+    /// CONNECTED are never decoded).
+    pub fn set_version(&mut self, version: Version) {
+        self.version = version;
+    }
+
+    /// The version used for decoding.
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Replaces the limits (e.g. after a session is authenticated).
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
+    }
+
+    /// EOLs received between frames (heart-beats), in total.
+    pub fn heartbeats(&self) -> u64 {
+        self.heartbeats
+    }
+
+    /// The sticky error, if any.
+    pub fn error(&self) -> Option<ParseError> {
+        self.error
+    }
+
+    /// Whether the parser is between frames (no partial frame is buffered).
+    pub fn is_idle(&self) -> bool {
+        self.phase == Phase::Start
+    }
+
+    fn fail(&mut self, e: ParseError) -> Result<Option<Frame>, ParseError> {
+        self.error = Some(e);
+        Err(e)
+    }
+
+    /// Takes the next complete frame off the front of `buf`.
+    ///
+    /// Returns `Ok(None)` when more input is needed (heart-beat EOLs are consumed and counted
+    /// on the way). Consumed bytes are split off `buf`; a partial frame stays in `buf` and the
+    /// parser remembers how far it got.
+    pub fn parse(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, ParseError> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        if self.phase == Phase::Start {
+            match self.parse_command(buf) {
+                Ok(true) => {}
+                Ok(false) => return Ok(None),
+                Err(e) => return self.fail(e),
+            }
+        }
+        if self.phase == Phase::Headers {
+            match self.parse_headers(buf) {
+                Ok(true) => {}
+                Ok(false) => return Ok(None),
+                Err(e) => return self.fail(e),
+            }
+        }
+        match self.parse_body(buf) {
+            Ok(frame) => Ok(frame),
+            Err(e) => self.fail(e),
+        }
+    }
+
+    /// Skips heart-beat EOLs and reads the command line.
+    #[inline]
+    fn parse_command(&mut self, buf: &mut BytesMut) -> Result<bool, ParseError> {
+        let mut i = 0;
+        let len = buf.len();
+        while i < len {
+            match buf[i] {
+                b'\n' => {
+                    i += 1;
+                    self.heartbeats += 1;
+                }
+                b'\r' => {
+                    if i + 1 >= len {
+                        break;
+                    }
+                    if buf[i + 1] != b'\n' {
+                        buf.advance(i);
+                        return Err(ParseError::BareCarriageReturn);
+                    }
+                    i += 2;
+                    self.heartbeats += 1;
+                }
+                _ => break,
+            }
+        }
+        if i > 0 {
+            buf.advance(i);
+        }
+        if buf.is_empty() || buf[0] == b'\r' {
+            return Ok(false);
+        }
+        let Some(n) = memchr::memchr(b'\n', buf) else {
+            if memchr::memchr(0, buf).is_some() {
+                // A NUL can never be part of a command line.
+                return Err(ParseError::UnknownCommand);
+            }
+            if buf.len() > self.limits.max_header_line || buf.len() > self.limits.max_head_bytes {
+                return Err(ParseError::HeaderLineTooLong);
+            }
+            return Ok(false);
+        };
+        let line = strip_cr(&buf[..n]);
+        if line.len() > self.limits.max_header_line {
+            return Err(ParseError::HeaderLineTooLong);
+        }
+        self.command = Command::from_bytes(line).ok_or(ParseError::UnknownCommand)?;
+        self.line_start = n + 1;
+        self.headers_start = n + 1;
+        self.spans.clear();
+        self.phase = Phase::Headers;
+        Ok(true)
+    }
+
+    /// Reads header lines up to the blank line; validates the head.
+    #[inline]
+    fn parse_headers(&mut self, buf: &BytesMut) -> Result<bool, ParseError> {
+        let limits = self.limits;
+        let mut missing_blank_line = false;
+        let mut complete = false;
+        let mut line_start = self.line_start;
+        if buf.get(line_start) == Some(&0) {
+            // Lenient: NUL where a header line should start ends the frame with an empty
+            // body (the spec's own DISCONNECT and RECEIPT examples omit the blank line).
+            self.body_start = line_start;
+            missing_blank_line = true;
+            complete = true;
+        }
+        let base = line_start;
+        let mut colon: Option<usize> = None;
+        let mut extra_colon = false;
+        // One SIMD scan for both line ends and colons over the rest of the head.
+        let hay = if complete {
+            &[][..]
+        } else {
+            buf.get(base..).unwrap_or(&[])
+        };
+        for pos in memchr::memchr2_iter(b'\n', b':', hay) {
+            let i = base + pos;
+            if buf[i] == b':' {
+                if colon.is_none() {
+                    colon = Some(i);
+                } else {
+                    extra_colon = true;
+                }
+                continue;
+            }
+            let eol = i;
+            let content_end = if eol > line_start && buf[eol - 1] == b'\r' {
+                eol - 1
+            } else {
+                eol
+            };
+            if eol + 1 > limits.max_head_bytes {
+                return Err(ParseError::HeadTooLarge);
+            }
+            if content_end == line_start {
+                self.body_start = eol + 1;
+                complete = true;
+                break;
+            }
+            if content_end - line_start > limits.max_header_line {
+                return Err(ParseError::HeaderLineTooLong);
+            }
+            if self.spans.len() >= limits.max_headers {
+                return Err(ParseError::TooManyHeaders);
+            }
+            let c = match colon {
+                Some(c) if c < content_end => c,
+                _ => return Err(ParseError::MissingColon),
+            };
+            if c == line_start {
+                return Err(ParseError::EmptyHeaderName);
+            }
+            self.spans.push(Span {
+                start: line_start as u32,
+                name_end: c as u32,
+                value_start: (c + 1) as u32,
+                end: content_end as u32,
+            });
+            line_start = eol + 1;
+            colon = None;
+            if buf.get(line_start) == Some(&0) {
+                self.body_start = line_start;
+                missing_blank_line = true;
+                complete = true;
+                break;
+            }
+        }
+        self.line_start = line_start;
+        if !complete {
+            if buf.len() - line_start > limits.max_header_line {
+                return Err(ParseError::HeaderLineTooLong);
+            }
+            if buf.len() > limits.max_head_bytes {
+                return Err(ParseError::HeadTooLarge);
+            }
+            return Ok(false);
+        }
+        // The whole head is here: validate it once.
+        let region = &buf[self.headers_start..self.body_start];
+        if simdutf8::basic::from_utf8(region).is_err() {
+            return Err(ParseError::InvalidUtf8);
+        }
+        self.needs_decode = false;
+        // Resumed scans may have missed colons of earlier lines: only a one-pass head is
+        // known to be plain.
+        self.plain = !extra_colon && base == self.headers_start;
+        if memchr::memchr2(b'\r', b'\\', region).is_some() {
+            self.plain = false;
+            if memchr::memchr(b'\r', region).is_some() {
+                check_cr(region)?;
+            }
+            self.needs_decode = self.command.escapes_headers()
+                && self.version != Version::V1_0
+                && memchr::memchr(b'\\', region).is_some();
+        }
+        self.content_length = None;
+        for s in self.spans.iter().filter(|_| !missing_blank_line) {
+            if &buf[s.start as usize..s.name_end as usize] == b"content-length" {
+                let v = &buf[s.value_start as usize..s.end as usize];
+                let len = parse_len(v).ok_or(ParseError::InvalidContentLength)?;
+                if len > limits.max_body_bytes {
+                    return Err(ParseError::BodyTooLarge);
+                }
+                self.content_length = Some(len);
+                break;
+            }
+        }
+        self.scanned = 0;
+        self.phase = Phase::Body;
+        Ok(true)
+    }
+
+    /// Finds the end of the body and splits the frame off.
+    #[inline]
+    fn parse_body(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, ParseError> {
+        let body_start = self.body_start;
+        let body_end = if let Some(len) = self.content_length {
+            let end = body_start + len;
+            match buf.get(end) {
+                None => return Ok(None),
+                Some(0) => end,
+                Some(_) => return Err(ParseError::MissingNul),
+            }
+        } else {
+            let from = body_start + self.scanned;
+            let Some(k) = memchr::memchr(0, buf.get(from..).unwrap_or(&[])) else {
+                self.scanned = buf.len() - body_start;
+                if self.scanned > self.limits.max_body_bytes {
+                    return Err(ParseError::BodyTooLarge);
+                }
+                return Ok(None);
+            };
+            let end = from + k;
+            if end - body_start > self.limits.max_body_bytes {
+                return Err(ParseError::BodyTooLarge);
+            }
+            end
+        };
+        let whole = buf.split_to(body_end + 1).freeze();
+        let body = whole.slice(body_start..body_end);
+        self.phase = Phase::Start;
+        let mut spans = core::mem::take(&mut self.spans);
+        let (head, plain) = if self.needs_decode {
+            (decode_head(&whole, &mut spans, self.version)?, false)
+        } else {
+            (whole, self.plain)
+        };
+        Ok(Some(Frame {
+            command: self.command,
+            head,
+            spans,
+            body,
+            plain,
+        }))
+    }
+}
+
+#[inline]
+fn strip_cr(line: &[u8]) -> &[u8] {
+    match line.split_last() {
+        Some((b'\r', rest)) => rest,
+        _ => line,
+    }
+}
+
+/// Every CR in the head must be followed by LF.
+fn check_cr(region: &[u8]) -> Result<(), ParseError> {
+    for i in memchr::memchr_iter(b'\r', region) {
+        if region.get(i + 1) != Some(&b'\n') {
+            return Err(ParseError::BareCarriageReturn);
+        }
+    }
+    Ok(())
+}
+
+/// Parses a decimal length (digits only, no sign, no spaces; saturates into an error).
+fn parse_len(v: &[u8]) -> Option<usize> {
+    if v.is_empty() || v.len() > 19 {
+        return None;
+    }
+    let mut n: usize = 0;
+    for &b in v {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(usize::from(b - b'0'))?;
+    }
+    Some(n)
+}
+
+/// Decodes escapes in every header name and value into a new buffer and re-points the spans.
+fn decode_head(src: &Bytes, spans: &mut Spans, version: Version) -> Result<Bytes, ParseError> {
+    let mut out = BytesMut::with_capacity(src.len());
+    let mut fresh = Spans::default();
+    for s in spans.iter() {
+        let start = out.len() as u32;
+        unescape(
+            &src[s.start as usize..s.name_end as usize],
+            version,
+            &mut out,
+        )?;
+        let name_end = out.len() as u32;
+        unescape(
+            &src[s.value_start as usize..s.end as usize],
+            version,
+            &mut out,
+        )?;
+        let end = out.len() as u32;
+        fresh.push(Span {
+            start,
+            name_end,
+            value_start: name_end,
+            end,
+        });
+    }
+    *spans = fresh;
+    Ok(out.freeze())
+}
+
+/// Appends `raw` with its escape sequences resolved per `version` (1.1: `\n \c \\`;
+/// 1.2 adds `\r`).
+pub(crate) fn unescape(raw: &[u8], version: Version, out: &mut BytesMut) -> Result<(), ParseError> {
+    let mut rest = raw;
+    while let Some(i) = memchr::memchr(b'\\', rest) {
+        out.put_slice(&rest[..i]);
+        let decoded = match rest.get(i + 1) {
+            Some(b'n') => b'\n',
+            Some(b'c') => b':',
+            Some(b'\\') => b'\\',
+            Some(b'r') if version == Version::V1_2 => b'\r',
+            _ => return Err(ParseError::InvalidEscape),
+        };
+        out.put_u8(decoded);
+        rest = &rest[i + 2..];
+    }
+    out.put_slice(rest);
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests panic on failure by design")]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_len_table() {
+        for (input, want) in [
+            (&b"0"[..], Some(0)),
+            (b"123", Some(123)),
+            (b"", None),
+            (b"-1", None),
+            (b" 1", None),
+            (b"1a", None),
+            (b"99999999999999999999", None),
+        ] {
+            assert_eq!(parse_len(input), want, "{input:?}");
+        }
+    }
+}

@@ -1,0 +1,1217 @@
+//! The server session: what a broker runs per connected client.
+//!
+//! # Lifecycle
+//!
+//! | state | left by | to |
+//! |---|---|---|
+//! | [`ServerState::AwaitingConnect`] | a valid CONNECT/STOMP ([`ServerEvent::Connect`]) | `Authenticating` |
+//! | [`ServerState::Authenticating`] | [`ServerSession::accept`] / [`ServerSession::reject`] | `Open` / `Closed` |
+//! | [`ServerState::Open`] | DISCONNECT, a violation, a heart-beat timeout, [`ServerSession::send_error`] | `Closed` |
+//!
+//! Exactly one [`ServerEvent::Closed`] is emitted. Once closed and
+//! [`ServerSession::pending_output`] is 0 ([`ServerSession::is_finished`]), the host closes
+//! the transport.
+//!
+//! # The drain contract
+//!
+//! After every `handle_read`, `handle_timeout` or command, the host drains
+//! [`ServerSession::poll_transmit`], [`ServerSession::poll_event`] and reads
+//! [`ServerSession::poll_timeout`] before giving the next input. Nothing is sent on its own.
+//!
+//! # Time
+//!
+//! No clock is read. `handle_timeout(now_ms)` gives the time (any monotonic millisecond
+//! count); calling it before `handle_read` too keeps liveness judgement exact, otherwise it is
+//! lenient by at most one timer period.
+
+use crate::common::{Output, Timer};
+use crate::encoder::HeadWriter;
+use crate::error::{PeerError, UsageError, Violation};
+use crate::frame::{AckMode, Command, Frame, HeartBeat, Negotiated, Version};
+use crate::parser::{Limits, Parser};
+use alloc::boxed::Box;
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use bytes::{BufMut, Bytes, BytesMut};
+use core::fmt;
+
+/// Server session configuration. `Default` gives secure, small limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// Versions this server speaks (default: 1.0, 1.1, 1.2). The highest common one wins.
+    pub versions: Vec<Version>,
+    /// What the server announces in CONNECTED `heart-beat` (default `10000,10000`).
+    pub heart_beat: HeartBeat,
+    /// A silent client is dead after the negotiated interval times this percentage
+    /// (default 200, i.e. 2x; values below 100 count as 100).
+    pub heartbeat_grace_percent: u32,
+    /// Require the `host` header from STOMP 1.1 on, as the spec does (default `true`).
+    pub require_host: bool,
+    /// Parser limits before the session is accepted (default [`Limits::unauthenticated`]).
+    pub connect_limits: Limits,
+    /// Parser limits once accepted (default [`Limits::default`]).
+    pub limits: Limits,
+    /// Maximum concurrent subscriptions (default 256).
+    pub max_subscriptions: usize,
+    /// Maximum concurrent transactions (default 16).
+    pub max_transactions: usize,
+    /// Maximum frames held in one transaction (default 1024).
+    pub max_transaction_frames: usize,
+    /// Maximum body bytes held in all open transactions (default 4 MiB).
+    pub max_transaction_bytes: usize,
+    /// Maximum messages awaiting ACK/NACK (default 10,000); `send_message` beyond it is a
+    /// [`UsageError::LimitExceeded`].
+    pub max_pending_acks: usize,
+    /// Maximum bytes queued for transmission before `send_message` refuses with
+    /// [`UsageError::LimitExceeded`] (default 8 MiB): the broker's backpressure signal, also
+    /// visible as [`ServerSession::pending_output`]. Replies (RECEIPT, ERROR, heart-beats) are
+    /// always queued.
+    pub max_pending_output: usize,
+    /// Answer `receipt` headers automatically when the frame has been validated (default
+    /// `true`). When `false`, events carry the receipt and the host calls
+    /// [`ServerSession::send_receipt`]. DISCONNECT's receipt is always answered.
+    pub auto_receipts: bool,
+    /// The CONNECTED `server` header (default `stompbox/<version>`; `None` omits it).
+    pub server: Option<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> ServerConfig {
+        ServerConfig {
+            versions: Version::ALL.to_vec(),
+            heart_beat: HeartBeat {
+                send_ms: 10_000,
+                receive_ms: 10_000,
+            },
+            heartbeat_grace_percent: 200,
+            require_host: true,
+            connect_limits: Limits::unauthenticated(),
+            limits: Limits::default(),
+            max_subscriptions: 256,
+            max_transactions: 16,
+            max_transaction_frames: 1024,
+            max_transaction_bytes: 4 * 1024 * 1024,
+            max_pending_acks: 10_000,
+            max_pending_output: 8 * 1024 * 1024,
+            auto_receipts: true,
+            server: Some(alloc::format!("stompbox/{}", env!("CARGO_PKG_VERSION"))),
+        }
+    }
+}
+
+/// Where the session is; see the [module docs](self).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ServerState {
+    /// Waiting for CONNECT or STOMP.
+    AwaitingConnect,
+    /// A CONNECT was received; the host must [`ServerSession::accept`] or
+    /// [`ServerSession::reject`] it. Input is buffered (bounded) meanwhile.
+    Authenticating,
+    /// CONNECTED was sent.
+    Open,
+    /// Closed: no more events; drain the output, then close the transport.
+    Closed,
+}
+
+/// Why the session closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CloseReason {
+    /// The client sent DISCONNECT.
+    Disconnect,
+    /// The host rejected the CONNECT.
+    Rejected,
+    /// The host sent an ERROR with [`ServerSession::send_error`].
+    ErrorSent,
+    /// The client violated the protocol (or went silent); an ERROR was queued.
+    Violation(Violation),
+}
+
+/// A validated CONNECT / STOMP frame, to accept or reject.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ConnectRequest {
+    /// The negotiated version.
+    pub version: Version,
+    /// The `host` header (virtual host), if any.
+    pub host: Option<String>,
+    /// The `login` header, if any.
+    pub login: Option<String>,
+    /// The `passcode` header, if any (not shown by `Debug`).
+    pub passcode: Option<String>,
+    /// The client's `heart-beat` header (`0,0` when absent).
+    pub heart_beat: HeartBeat,
+    /// The heart-beat intervals that accepting will establish.
+    pub negotiated: Negotiated,
+    /// The whole frame, for other headers.
+    pub frame: Frame,
+}
+
+impl fmt::Debug for ConnectRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectRequest")
+            .field("version", &self.version)
+            .field("host", &self.host)
+            .field("login", &self.login)
+            .field("passcode", &self.passcode.as_ref().map(|_| "<redacted>"))
+            .field("heart_beat", &self.heart_beat)
+            .field("negotiated", &self.negotiated)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A validated SEND.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendEvent {
+    /// The SEND frame (headers and body), to route and forward.
+    pub frame: Frame,
+    /// The transaction it was committed in, if any.
+    pub transaction: Option<String>,
+    /// Its `receipt` header, if any.
+    pub receipt: Option<String>,
+}
+
+impl SendEvent {
+    /// The `destination` header (validated to be present).
+    pub fn destination(&self) -> &str {
+        self.frame.header("destination").unwrap_or_default()
+    }
+}
+
+/// A validated SUBSCRIBE.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscribeEvent {
+    /// The subscription id (in 1.0 without `id`: the destination).
+    pub id: String,
+    /// The destination.
+    pub destination: String,
+    /// The ack mode.
+    pub ack: AckMode,
+    /// Its `receipt` header, if any.
+    pub receipt: Option<String>,
+    /// The frame, for other headers (selectors, prefetch, ...).
+    pub frame: Frame,
+}
+
+/// A validated UNSUBSCRIBE.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnsubscribeEvent {
+    /// The subscription id.
+    pub id: String,
+    /// The subscription's destination.
+    pub destination: String,
+    /// Message ids delivered on it that were never acknowledged (to redeliver elsewhere).
+    pub unacked: Vec<String>,
+    /// Its `receipt` header, if any.
+    pub receipt: Option<String>,
+}
+
+/// A validated ACK or NACK, resolved to the messages it covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AckEvent {
+    /// The subscription the messages were delivered on.
+    pub subscription: String,
+    /// The `message-id`s acknowledged, oldest first (several for a cumulative `client` ack).
+    pub message_ids: Vec<String>,
+    /// The transaction it was committed in, if any.
+    pub transaction: Option<String>,
+    /// Its `receipt` header, if any.
+    pub receipt: Option<String>,
+}
+
+/// What the server session tells the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerEvent {
+    /// A client wants to connect: call [`ServerSession::accept`] or [`ServerSession::reject`].
+    Connect(ConnectRequest),
+    /// A message to route (at COMMIT for a transaction).
+    Send(SendEvent),
+    /// A new subscription.
+    Subscribe(SubscribeEvent),
+    /// A subscription ended.
+    Unsubscribe(UnsubscribeEvent),
+    /// Messages acknowledged (at COMMIT for a transaction).
+    Ack(AckEvent),
+    /// Messages negatively acknowledged (at COMMIT for a transaction).
+    Nack(AckEvent),
+    /// The client disconnected gracefully (its receipt, if any, is already queued).
+    Disconnect {
+        /// The DISCONNECT's `receipt` header.
+        receipt: Option<String>,
+    },
+    /// The session is closed (emitted once, last).
+    Closed(CloseReason),
+}
+
+/// An outgoing MESSAGE for [`ServerSession::send_message`].
+#[derive(Debug, Clone)]
+pub struct Message<'a> {
+    /// The subscription id the message is delivered on.
+    pub subscription: &'a str,
+    /// The `destination` header.
+    pub destination: &'a str,
+    /// The `message-id` header (unique per message).
+    pub message_id: &'a str,
+    /// Other headers (`content-type`, user headers). Reserved names (`destination`,
+    /// `message-id`, `subscription`, `ack`, `content-length`, `receipt`, `transaction`) are
+    /// skipped.
+    pub headers: &'a [(&'a str, &'a str)],
+    /// The body; a large one is queued as a shared chunk, not copied.
+    pub body: Bytes,
+}
+
+/// Headers a MESSAGE gets from the session, never from the forwarded frame.
+fn reserved(name: &str) -> bool {
+    matches!(
+        name,
+        "destination"
+            | "message-id"
+            | "subscription"
+            | "ack"
+            | "content-length"
+            | "receipt"
+            | "transaction"
+    )
+}
+
+#[derive(Debug, Clone)]
+struct Pending {
+    seq: u64,
+    key: String,
+    message_id: String,
+}
+
+#[derive(Debug, Clone)]
+struct Subscription {
+    destination: String,
+    ack: AckMode,
+    explicit_id: bool,
+    pending: VecDeque<Pending>,
+}
+
+#[derive(Debug, Clone)]
+enum Held {
+    Send(SendEvent),
+    Ack {
+        nack: bool,
+        key: String,
+        receipt: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Default)]
+struct Transaction {
+    held: Vec<Held>,
+    bytes: usize,
+}
+
+/// The server side of one STOMP session. See the [module docs](self) for the lifecycle,
+/// the drain contract and time.
+///
+/// ```
+/// use stompbox_stomp::server::{ServerConfig, ServerEvent, ServerSession, Accept};
+///
+/// let mut s = ServerSession::new(ServerConfig::default());
+/// s.handle_read(b"CONNECT\naccept-version:1.2\nhost:example\n\n\0").unwrap();
+/// let Some(ServerEvent::Connect(req)) = s.poll_event() else { panic!() };
+/// assert_eq!(req.host.as_deref(), Some("example"));
+/// s.accept(&Accept::default()).unwrap();
+/// let out = s.poll_transmit().unwrap();
+/// assert!(out.starts_with(b"CONNECTED\nversion:1.2\n"));
+/// ```
+#[derive(Debug)]
+pub struct ServerSession {
+    config: ServerConfig,
+    state: ServerState,
+    version: Version,
+    parser: Parser,
+    inbuf: BytesMut,
+    out: Output,
+    events: VecDeque<ServerEvent>,
+    timer: Timer,
+    pending_connect: Option<(HeartBeat, Negotiated)>,
+    subs: BTreeMap<String, Subscription>,
+    ack_index: BTreeMap<String, (String, u64)>,
+    pending_acks: usize,
+    next_seq: u64,
+    transactions: BTreeMap<String, Transaction>,
+    transaction_bytes: usize,
+    error: Option<PeerError>,
+    heartbeats_sent: u64,
+}
+
+/// Options for [`ServerSession::accept`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Accept<'a> {
+    /// The CONNECTED `session` header.
+    pub session: Option<&'a str>,
+    /// Extra CONNECTED headers.
+    pub headers: &'a [(&'a str, &'a str)],
+}
+
+impl ServerSession {
+    /// A session waiting for CONNECT.
+    pub fn new(config: ServerConfig) -> ServerSession {
+        let mut parser = Parser::new(config.connect_limits);
+        parser.set_version(Version::V1_0);
+        ServerSession {
+            timer: Timer::new(config.heartbeat_grace_percent),
+            config,
+            state: ServerState::AwaitingConnect,
+            version: Version::V1_0,
+            parser,
+            inbuf: BytesMut::new(),
+            out: Output::default(),
+            events: VecDeque::new(),
+            pending_connect: None,
+            subs: BTreeMap::new(),
+            ack_index: BTreeMap::new(),
+            pending_acks: 0,
+            next_seq: 0,
+            transactions: BTreeMap::new(),
+            transaction_bytes: 0,
+            error: None,
+            heartbeats_sent: 0,
+        }
+    }
+
+    /// The state.
+    pub fn state(&self) -> ServerState {
+        self.state
+    }
+
+    /// The negotiated version (1.0 until a CONNECT was validated).
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// The negotiated heart-beat intervals (zero until accepted).
+    pub fn heartbeat(&self) -> Negotiated {
+        self.timer.negotiated
+    }
+
+    /// Heart-beat EOLs received and sent so far.
+    pub fn heartbeat_counts(&self) -> (u64, u64) {
+        (self.parser.heartbeats(), self.heartbeats_sent)
+    }
+
+    /// The sticky peer error, if the session failed.
+    pub fn error(&self) -> Option<&PeerError> {
+        self.error.as_ref()
+    }
+
+    /// Bytes queued for transmission (for backpressure).
+    pub fn pending_output(&self) -> usize {
+        self.out.pending()
+    }
+
+    /// Messages delivered on client-ack subscriptions and not yet acknowledged.
+    pub fn pending_acks(&self) -> usize {
+        self.pending_acks
+    }
+
+    /// Whether the session is closed and all output was drained: close the transport.
+    pub fn is_finished(&self) -> bool {
+        self.state == ServerState::Closed && self.out.is_empty()
+    }
+
+    /// The ack mode of subscription `id`, if it exists.
+    pub fn subscription(&self, id: &str) -> Option<(&str, AckMode)> {
+        self.subs.get(id).map(|s| (s.destination.as_str(), s.ack))
+    }
+
+    /// The next event, or `None`.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<ServerEvent> {
+        self.events.pop_front()
+    }
+
+    /// The next chunk of output, or `None`.
+    #[must_use]
+    pub fn poll_transmit(&mut self) -> Option<Bytes> {
+        self.out.poll()
+    }
+
+    /// Copies pending output into `buf`; returns the number of bytes written.
+    #[must_use]
+    pub fn poll_transmit_into(&mut self, buf: &mut [u8]) -> usize {
+        self.out.poll_into(buf)
+    }
+
+    /// When `handle_timeout` should be called next (monotonic milliseconds), if ever.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<u64> {
+        if self.state == ServerState::Open {
+            self.timer.poll_timeout()
+        } else {
+            None
+        }
+    }
+
+    /// Gives the time: sends an overdue heart-beat, then judges the client's liveness; a
+    /// silent client gets an ERROR and the session closes.
+    pub fn handle_timeout(&mut self, now_ms: u64) {
+        let action = self.timer.handle_timeout(now_ms);
+        if self.state != ServerState::Open {
+            return;
+        }
+        if action.send_heartbeat {
+            self.out.push_eol();
+            self.heartbeats_sent += 1;
+        }
+        if action.peer_dead {
+            self.fail(Violation::HeartBeatTimeout, None);
+        }
+    }
+
+    /// Feeds received bytes. Returns the sticky [`PeerError`] once the client violated the
+    /// protocol (its ERROR reply is already queued). Input after a graceful close is ignored.
+    pub fn handle_read(&mut self, data: &[u8]) -> Result<(), PeerError> {
+        if let Some(e) = &self.error {
+            return Err(e.clone());
+        }
+        if self.state == ServerState::Closed || data.is_empty() {
+            return Ok(());
+        }
+        self.timer.on_receive();
+        self.inbuf.extend_from_slice(data);
+        self.process_input();
+        match &self.error {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        }
+    }
+
+    fn process_input(&mut self) {
+        loop {
+            match self.state {
+                ServerState::AwaitingConnect | ServerState::Open => {}
+                ServerState::Authenticating => {
+                    let l = self.config.connect_limits;
+                    if self.inbuf.len() > l.max_head_bytes + l.max_body_bytes {
+                        self.fail(
+                            Violation::LimitExceeded("input buffered before CONNECTED"),
+                            None,
+                        );
+                    }
+                    return;
+                }
+                ServerState::Closed => return,
+            }
+            match self.parser.parse(&mut self.inbuf) {
+                Ok(Some(frame)) => {
+                    if let Err(v) = self.on_frame(&frame) {
+                        self.fail(v, Some(&frame));
+                    }
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    self.fail(Violation::Parse(e), None);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn on_frame(&mut self, frame: &Frame) -> Result<(), Violation> {
+        let cmd = frame.command();
+        if !frame.body().is_empty() && !cmd.allows_body() {
+            return Err(Violation::BodyNotAllowed(cmd));
+        }
+        if self.state == ServerState::AwaitingConnect {
+            return match cmd {
+                Command::Connect | Command::Stomp => self.on_connect(frame),
+                other => Err(Violation::NotConnected(other)),
+            };
+        }
+        match cmd {
+            Command::Send => self.on_send(frame),
+            Command::Subscribe => self.on_subscribe(frame),
+            Command::Unsubscribe => self.on_unsubscribe(frame),
+            Command::Ack => self.on_ack(frame, false),
+            Command::Nack if self.version >= Version::V1_1 => self.on_ack(frame, true),
+            Command::Begin => self.on_begin(frame),
+            Command::Commit => self.on_commit(frame),
+            Command::Abort => self.on_abort(frame),
+            Command::Disconnect => {
+                let receipt = frame.header("receipt").map(ToString::to_string);
+                if let Some(r) = &receipt {
+                    self.queue_receipt(r);
+                }
+                self.events.push_back(ServerEvent::Disconnect { receipt });
+                self.close(CloseReason::Disconnect);
+                Ok(())
+            }
+            other => Err(Violation::UnexpectedCommand(other)),
+        }
+    }
+
+    fn on_connect(&mut self, frame: &Frame) -> Result<(), Violation> {
+        let cmd = frame.command();
+        let version = match frame.header("accept-version") {
+            None => Version::V1_0,
+            Some(list) => list
+                .split(',')
+                .filter_map(Version::parse)
+                .filter(|v| self.config.versions.contains(v))
+                .max()
+                .ok_or(Violation::UnsupportedVersion)?,
+        };
+        if !self.config.versions.contains(&version) {
+            return Err(Violation::UnsupportedVersion);
+        }
+        self.version = version;
+        let host = frame.header("host").map(ToString::to_string);
+        if version >= Version::V1_1 && self.config.require_host && host.is_none() {
+            return Err(Violation::MissingHeader(cmd, "host"));
+        }
+        let heart_beat = if version >= Version::V1_1 {
+            match frame.header("heart-beat") {
+                None => HeartBeat::NONE,
+                Some(v) => {
+                    HeartBeat::parse(v).ok_or(Violation::InvalidHeader(cmd, "heart-beat"))?
+                }
+            }
+        } else {
+            HeartBeat::NONE
+        };
+        let ours = if version >= Version::V1_1 {
+            self.config.heart_beat
+        } else {
+            HeartBeat::NONE
+        };
+        let negotiated = Negotiated::negotiate(ours, heart_beat);
+        self.pending_connect = Some((ours, negotiated));
+        self.state = ServerState::Authenticating;
+        self.events.push_back(ServerEvent::Connect(ConnectRequest {
+            version,
+            host,
+            login: frame.header("login").map(ToString::to_string),
+            passcode: frame.header("passcode").map(ToString::to_string),
+            heart_beat,
+            negotiated,
+            frame: frame.clone(),
+        }));
+        Ok(())
+    }
+
+    /// Accepts the pending CONNECT: queues CONNECTED (version, heart-beat, session, server),
+    /// starts heart-beats and processes input that arrived meanwhile.
+    pub fn accept(&mut self, accept: &Accept<'_>) -> Result<(), UsageError> {
+        if self.state != ServerState::Authenticating {
+            return Err(UsageError::NoPendingConnect);
+        }
+        let Some((ours, negotiated)) = self.pending_connect else {
+            return Err(UsageError::NoPendingConnect);
+        };
+        let version = self.version;
+        let server = self.config.server.clone();
+        let hb = ours.to_header_value();
+        let res = self.out.with_staging(|buf| {
+            let mark = buf.len();
+            let mut w = HeadWriter::start(buf, Command::Connected, version);
+            let mut r = Ok(());
+            if version >= Version::V1_1 {
+                r = r.and(w.header("version", version.as_str()));
+                r = r.and(w.header("heart-beat", &hb));
+            }
+            if let Some(s) = accept.session {
+                r = r.and(w.header("session", s));
+            }
+            if let Some(s) = &server {
+                r = r.and(w.header("server", s));
+            }
+            for (k, v) in accept.headers {
+                if !matches!(
+                    *k,
+                    "version" | "heart-beat" | "session" | "server" | "content-length"
+                ) {
+                    r = r.and(w.header(k, v));
+                }
+            }
+            if r.is_ok() {
+                w.finish(0);
+                buf.put_u8(0);
+            } else {
+                buf.truncate(mark);
+            }
+            r
+        });
+        res?;
+        self.pending_connect = None;
+        self.state = ServerState::Open;
+        self.parser.set_version(version);
+        self.parser.set_limits(self.config.limits);
+        self.timer.start(negotiated);
+        self.timer.on_transmit();
+        self.process_input();
+        Ok(())
+    }
+
+    /// Rejects the pending CONNECT: queues an ERROR with `message` and closes.
+    pub fn reject(&mut self, message: &str) -> Result<(), UsageError> {
+        if self.state != ServerState::Authenticating {
+            return Err(UsageError::NoPendingConnect);
+        }
+        let frame = Frame::builder(Command::Error)
+            .header("message", &sanitize(message))
+            .header("content-type", "text/plain")
+            .body(Bytes::from(alloc::format!("{message}\n")))
+            .build();
+        self.push_frame(&frame);
+        self.close(CloseReason::Rejected);
+        Ok(())
+    }
+
+    fn push_frame(&mut self, frame: &Frame) {
+        // ERROR and RECEIPT headers we build are always encodable (sanitized); should the
+        // version still refuse one, fall back to a bare frame rather than lose the reply.
+        if self.out.push_frame(frame, self.version).is_err() {
+            let bare = Frame::new(frame.command());
+            let _ = self.out.push_frame(&bare, self.version);
+        }
+        self.timer.on_transmit();
+    }
+
+    fn queue_receipt(&mut self, receipt: &str) {
+        let f = Frame::builder(Command::Receipt)
+            .header("receipt-id", receipt)
+            .build();
+        self.push_frame(&f);
+    }
+
+    /// Sends RECEIPT for `receipt_id` (when [`ServerConfig::auto_receipts`] is off).
+    pub fn send_receipt(&mut self, receipt_id: &str) -> Result<(), UsageError> {
+        self.require_open()?;
+        let f = Frame::builder(Command::Receipt)
+            .header("receipt-id", receipt_id)
+            .build();
+        self.out.push_frame(&f, self.version)?;
+        self.timer.on_transmit();
+        Ok(())
+    }
+
+    /// Sends an ERROR (e.g. the broker refuses a destination) and closes the session.
+    /// `receipt_id` names the offending frame's receipt, if it had one.
+    pub fn send_error(
+        &mut self,
+        message: &str,
+        receipt_id: Option<&str>,
+        body: &[u8],
+    ) -> Result<(), UsageError> {
+        if self.state == ServerState::Closed {
+            return Err(UsageError::Closed);
+        }
+        let frame = Frame::builder(Command::Error)
+            .header("message", &sanitize(message))
+            .header_opt("receipt-id", receipt_id)
+            .header("content-type", "text/plain")
+            .body(Bytes::copy_from_slice(body))
+            .build();
+        self.push_frame(&frame);
+        self.close(CloseReason::ErrorSent);
+        Ok(())
+    }
+
+    fn require_open(&self) -> Result<(), UsageError> {
+        match self.state {
+            ServerState::Open => Ok(()),
+            ServerState::Closed => Err(UsageError::Closed),
+            _ => Err(UsageError::NotConnected),
+        }
+    }
+
+    /// Queues a MESSAGE on subscription `msg.subscription`, with the headers the negotiated
+    /// version asks for (`subscription`; `ack` in 1.2 for client ack modes). Messages on
+    /// client-ack subscriptions are remembered until acknowledged.
+    pub fn send_message(&mut self, msg: &Message<'_>) -> Result<(), UsageError> {
+        self.write_message(
+            msg.subscription,
+            msg.destination,
+            msg.message_id,
+            msg.headers.iter().copied(),
+            msg.body.clone(),
+        )
+    }
+
+    /// Queues a MESSAGE that forwards a SEND frame: its destination, user headers and
+    /// body (shared, not copied), on subscription `subscription` with `message_id`.
+    pub fn send_message_from(
+        &mut self,
+        subscription: &str,
+        message_id: &str,
+        send: &Frame,
+    ) -> Result<(), UsageError> {
+        let dest = send
+            .header("destination")
+            .ok_or(UsageError::MissingHeader("destination"))?;
+        self.write_message(
+            subscription,
+            dest,
+            message_id,
+            send.headers(),
+            send.body().clone(),
+        )
+    }
+
+    fn write_message<'h>(
+        &mut self,
+        subscription: &str,
+        destination: &str,
+        message_id: &str,
+        headers: impl Iterator<Item = (&'h str, &'h str)>,
+        body: Bytes,
+    ) -> Result<(), UsageError> {
+        self.require_open()?;
+        let version = self.version;
+        let Some(sub) = self.subs.get(subscription) else {
+            return Err(UsageError::UnknownSubscription);
+        };
+        let (mode, explicit) = (sub.ack, sub.explicit_id);
+        if self.out.pending() >= self.config.max_pending_output {
+            return Err(UsageError::LimitExceeded("queued output"));
+        }
+        if mode.needs_ack() && self.pending_acks >= self.config.max_pending_acks {
+            return Err(UsageError::LimitExceeded(
+                "messages awaiting acknowledgement",
+            ));
+        }
+        let seq = self.next_seq;
+        let mut ack_buf = [0u8; 20];
+        let ack_id = if mode.needs_ack() && version == Version::V1_2 {
+            Some(fmt_u64(seq, &mut ack_buf))
+        } else {
+            None
+        };
+        let body_len = body.len();
+        self.out.with_staging(|buf| {
+            let mark = buf.len();
+            let r: Result<(), crate::encoder::EncodeError> = (|| {
+                let mut w = HeadWriter::start(buf, Command::Message, version);
+                w.header("destination", destination)?;
+                w.header("message-id", message_id)?;
+                if explicit || version >= Version::V1_1 {
+                    w.header("subscription", subscription)?;
+                }
+                if let Some(a) = ack_id {
+                    w.header("ack", a)?;
+                }
+                for (k, v) in headers {
+                    if !reserved(k) {
+                        w.header(k, v)?;
+                    }
+                }
+                w.finish(body_len);
+                Ok(())
+            })();
+            if r.is_err() {
+                buf.truncate(mark);
+            }
+            r
+        })?;
+        self.out.push_body(body);
+        self.timer.on_transmit();
+        self.next_seq += 1;
+        if mode.needs_ack() {
+            let key = match version {
+                Version::V1_2 => ack_id.unwrap_or_default().to_string(),
+                Version::V1_1 => ack_key_11(subscription, message_id),
+                Version::V1_0 => message_id.to_string(),
+            };
+            if let Some((old_sub, old_seq)) = self
+                .ack_index
+                .insert(key.clone(), (subscription.to_string(), seq))
+            {
+                // A 1.0/1.1 key delivered twice: the older delivery can no longer be named;
+                // forget it so the books stay balanced.
+                if let Some(other) = self.subs.get_mut(&old_sub)
+                    && let Ok(i) = other.pending.binary_search_by_key(&old_seq, |p| p.seq)
+                {
+                    other.pending.remove(i);
+                    self.pending_acks -= 1;
+                }
+            }
+            if let Some(sub) = self.subs.get_mut(subscription) {
+                sub.pending.push_back(Pending {
+                    seq,
+                    key,
+                    message_id: message_id.to_string(),
+                });
+                self.pending_acks += 1;
+            }
+        }
+        Ok(())
+    }
+
+    fn on_send(&mut self, frame: &Frame) -> Result<(), Violation> {
+        if frame.header("destination").is_none() {
+            return Err(Violation::MissingHeader(Command::Send, "destination"));
+        }
+        let receipt = frame.header("receipt").map(ToString::to_string);
+        let transaction = frame.header("transaction").map(ToString::to_string);
+        let ev = SendEvent {
+            frame: frame.clone(),
+            transaction: transaction.clone(),
+            receipt: receipt.clone(),
+        };
+        if let Some(tx) = transaction {
+            self.hold(&tx, Held::Send(ev), frame.body().len())?;
+        } else {
+            self.events.push_back(ServerEvent::Send(ev));
+        }
+        self.auto_receipt(receipt.as_deref());
+        Ok(())
+    }
+
+    fn hold(&mut self, tx: &str, held: Held, bytes: usize) -> Result<(), Violation> {
+        let max_frames = self.config.max_transaction_frames;
+        let max_bytes = self.config.max_transaction_bytes;
+        let total = self.transaction_bytes + bytes;
+        let t = self
+            .transactions
+            .get_mut(tx)
+            .ok_or(Violation::UnknownTransaction)?;
+        if t.held.len() >= max_frames {
+            return Err(Violation::LimitExceeded("frames in a transaction"));
+        }
+        if total > max_bytes {
+            return Err(Violation::LimitExceeded("bytes held in transactions"));
+        }
+        t.held.push(held);
+        t.bytes += bytes;
+        self.transaction_bytes = total;
+        Ok(())
+    }
+
+    fn auto_receipt(&mut self, receipt: Option<&str>) {
+        if let Some(r) = receipt
+            && self.config.auto_receipts
+        {
+            self.queue_receipt(r);
+        }
+    }
+
+    fn on_subscribe(&mut self, frame: &Frame) -> Result<(), Violation> {
+        let cmd = Command::Subscribe;
+        let destination = frame
+            .header("destination")
+            .ok_or(Violation::MissingHeader(cmd, "destination"))?;
+        let (id, explicit) = match frame.header("id") {
+            Some(id) => (id, true),
+            None if self.version == Version::V1_0 => (destination, false),
+            None => return Err(Violation::MissingHeader(cmd, "id")),
+        };
+        let ack = match frame.header("ack") {
+            None => AckMode::Auto,
+            Some(v) => {
+                AckMode::parse(v, self.version).ok_or(Violation::InvalidHeader(cmd, "ack"))?
+            }
+        };
+        if self.subs.contains_key(id) {
+            return Err(Violation::DuplicateSubscription);
+        }
+        if self.subs.len() >= self.config.max_subscriptions {
+            return Err(Violation::LimitExceeded("subscriptions"));
+        }
+        self.subs.insert(
+            id.to_string(),
+            Subscription {
+                destination: destination.to_string(),
+                ack,
+                explicit_id: explicit,
+                pending: VecDeque::new(),
+            },
+        );
+        let receipt = frame.header("receipt").map(ToString::to_string);
+        self.auto_receipt(receipt.as_deref());
+        self.events
+            .push_back(ServerEvent::Subscribe(SubscribeEvent {
+                id: id.to_string(),
+                destination: destination.to_string(),
+                ack,
+                receipt,
+                frame: frame.clone(),
+            }));
+        Ok(())
+    }
+
+    fn on_unsubscribe(&mut self, frame: &Frame) -> Result<(), Violation> {
+        let cmd = Command::Unsubscribe;
+        let id = match frame.header("id") {
+            Some(id) => id.to_string(),
+            None if self.version == Version::V1_0 => {
+                let dest = frame
+                    .header("destination")
+                    .ok_or(Violation::MissingHeader(cmd, "id"))?;
+                self.subs
+                    .iter()
+                    .find(|(_, s)| s.destination == dest)
+                    .map(|(k, _)| k.clone())
+                    .ok_or(Violation::UnknownSubscription)?
+            }
+            None => return Err(Violation::MissingHeader(cmd, "id")),
+        };
+        let sub = self
+            .subs
+            .remove(&id)
+            .ok_or(Violation::UnknownSubscription)?;
+        let mut unacked = Vec::with_capacity(sub.pending.len());
+        for p in sub.pending {
+            self.ack_index.remove(&p.key);
+            self.pending_acks -= 1;
+            unacked.push(p.message_id);
+        }
+        let receipt = frame.header("receipt").map(ToString::to_string);
+        self.auto_receipt(receipt.as_deref());
+        self.events
+            .push_back(ServerEvent::Unsubscribe(UnsubscribeEvent {
+                id,
+                destination: sub.destination,
+                unacked,
+                receipt,
+            }));
+        Ok(())
+    }
+
+    fn on_ack(&mut self, frame: &Frame, nack: bool) -> Result<(), Violation> {
+        let cmd = frame.command();
+        let key = match self.version {
+            Version::V1_2 => frame
+                .header("id")
+                .ok_or(Violation::MissingHeader(cmd, "id"))?
+                .to_string(),
+            Version::V1_1 => {
+                let mid = frame
+                    .header("message-id")
+                    .ok_or(Violation::MissingHeader(cmd, "message-id"))?;
+                let sub = frame
+                    .header("subscription")
+                    .ok_or(Violation::MissingHeader(cmd, "subscription"))?;
+                if !self.subs.contains_key(sub) {
+                    return Err(Violation::UnknownSubscription);
+                }
+                ack_key_11(sub, mid)
+            }
+            Version::V1_0 => frame
+                .header("message-id")
+                .ok_or(Violation::MissingHeader(cmd, "message-id"))?
+                .to_string(),
+        };
+        if !self.ack_index.contains_key(&key) {
+            return Err(Violation::UnknownAckId);
+        }
+        let receipt = frame.header("receipt").map(ToString::to_string);
+        if let Some(tx) = frame.header("transaction") {
+            let tx = tx.to_string();
+            self.hold(
+                &tx,
+                Held::Ack {
+                    nack,
+                    key,
+                    receipt: receipt.clone(),
+                },
+                0,
+            )?;
+            self.auto_receipt(receipt.as_deref());
+            return Ok(());
+        }
+        self.auto_receipt(receipt.as_deref());
+        self.resolve_ack(nack, &key, None, receipt);
+        Ok(())
+    }
+
+    /// Removes the acknowledged messages from the books and emits the event (nothing when
+    /// the messages were acknowledged meanwhile).
+    fn resolve_ack(
+        &mut self,
+        nack: bool,
+        key: &str,
+        transaction: Option<String>,
+        receipt: Option<String>,
+    ) {
+        let Some((sub_id, seq)) = self.ack_index.get(key).cloned() else {
+            return;
+        };
+        let Some(sub) = self.subs.get_mut(&sub_id) else {
+            return;
+        };
+        let mut message_ids = Vec::new();
+        if sub.ack == AckMode::Client {
+            while sub.pending.front().is_some_and(|p| p.seq <= seq) {
+                if let Some(p) = sub.pending.pop_front() {
+                    self.ack_index.remove(&p.key);
+                    self.pending_acks -= 1;
+                    message_ids.push(p.message_id);
+                }
+            }
+        } else if let Ok(i) = sub.pending.binary_search_by_key(&seq, |p| p.seq)
+            && let Some(p) = sub.pending.remove(i)
+        {
+            self.ack_index.remove(&p.key);
+            self.pending_acks -= 1;
+            message_ids.push(p.message_id);
+        }
+        let ev = AckEvent {
+            subscription: sub_id,
+            message_ids,
+            transaction,
+            receipt,
+        };
+        self.events.push_back(if nack {
+            ServerEvent::Nack(ev)
+        } else {
+            ServerEvent::Ack(ev)
+        });
+    }
+
+    fn transaction_header(frame: &Frame) -> Result<String, Violation> {
+        frame
+            .header("transaction")
+            .map(ToString::to_string)
+            .ok_or(Violation::MissingHeader(frame.command(), "transaction"))
+    }
+
+    fn on_begin(&mut self, frame: &Frame) -> Result<(), Violation> {
+        let tx = Self::transaction_header(frame)?;
+        if self.transactions.contains_key(&tx) {
+            return Err(Violation::DuplicateTransaction);
+        }
+        if self.transactions.len() >= self.config.max_transactions {
+            return Err(Violation::LimitExceeded("transactions"));
+        }
+        self.transactions.insert(tx, Transaction::default());
+        self.auto_receipt(frame.header("receipt"));
+        Ok(())
+    }
+
+    fn on_commit(&mut self, frame: &Frame) -> Result<(), Violation> {
+        let tx = Self::transaction_header(frame)?;
+        let t = self
+            .transactions
+            .remove(&tx)
+            .ok_or(Violation::UnknownTransaction)?;
+        self.transaction_bytes -= t.bytes;
+        for held in t.held {
+            match held {
+                Held::Send(ev) => self.events.push_back(ServerEvent::Send(ev)),
+                Held::Ack { nack, key, receipt } => {
+                    self.resolve_ack(nack, &key, Some(tx.clone()), receipt);
+                }
+            }
+        }
+        self.auto_receipt(frame.header("receipt"));
+        Ok(())
+    }
+
+    fn on_abort(&mut self, frame: &Frame) -> Result<(), Violation> {
+        let tx = Self::transaction_header(frame)?;
+        let t = self
+            .transactions
+            .remove(&tx)
+            .ok_or(Violation::UnknownTransaction)?;
+        self.transaction_bytes -= t.bytes;
+        self.auto_receipt(frame.header("receipt"));
+        Ok(())
+    }
+
+    fn close(&mut self, reason: CloseReason) {
+        if self.state == ServerState::Closed {
+            return;
+        }
+        self.state = ServerState::Closed;
+        self.timer.stop();
+        self.transactions.clear();
+        self.transaction_bytes = 0;
+        self.inbuf = BytesMut::new();
+        self.events.push_back(ServerEvent::Closed(reason));
+    }
+
+    /// Queues the ERROR reply for a violation, makes it sticky and closes.
+    fn fail(&mut self, violation: Violation, offending: Option<&Frame>) {
+        if self.state == ServerState::Closed {
+            return;
+        }
+        let message = sanitize(&violation.to_string());
+        let mut b = Frame::builder(Command::Error).header("message", &message);
+        if let Some(r) = offending.and_then(|f| f.header("receipt")) {
+            b = b.header("receipt-id", r);
+        }
+        let versions: String = join_versions(&self.config.versions);
+        if violation == Violation::UnsupportedVersion {
+            b = b.header("version", &versions);
+        }
+        let mut body = BytesMut::new();
+        body.put_slice(message.as_bytes());
+        body.put_u8(b'\n');
+        if violation == Violation::UnsupportedVersion {
+            body.put_slice(b"Supported protocol versions are ");
+            body.put_slice(versions.as_bytes());
+            body.put_u8(b'\n');
+        }
+        if let Some(f) = offending {
+            body.put_slice(b"The offending frame:\n-----\n");
+            body.put_slice(f.command().as_str().as_bytes());
+            body.put_u8(b'\n');
+            for (k, v) in f.headers() {
+                if k == "passcode" {
+                    body.put_slice(b"passcode:<redacted>\n");
+                    continue;
+                }
+                body.put_slice(k.as_bytes());
+                body.put_u8(b':');
+                body.put_slice(v.as_bytes());
+                body.put_u8(b'\n');
+            }
+            body.put_slice(b"-----\n");
+        }
+        let frame = b
+            .header("content-type", "text/plain")
+            .body(body.freeze())
+            .build();
+        self.push_frame(&frame);
+        self.error = Some(PeerError {
+            violation,
+            reply: Some(Box::new(frame)),
+        });
+        self.close(CloseReason::Violation(violation));
+    }
+}
+
+fn ack_key_11(subscription: &str, message_id: &str) -> String {
+    let mut k = String::with_capacity(subscription.len() + message_id.len() + 1);
+    k.push_str(subscription);
+    k.push('\0');
+    k.push_str(message_id);
+    k
+}
+
+fn join_versions(versions: &[Version]) -> String {
+    let mut v: Vec<Version> = versions.to_vec();
+    v.sort_unstable();
+    v.dedup();
+    let mut s = String::new();
+    for (i, x) in v.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(x.as_str());
+    }
+    s
+}
+
+/// Header values we generate must encode in every version: no CR or LF.
+fn sanitize(s: &str) -> String {
+    s.replace(['\r', '\n'], " ")
+}
+
+fn fmt_u64(mut n: u64, buf: &mut [u8; 20]) -> &str {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    core::str::from_utf8(&buf[i..]).unwrap_or("0")
+}

@@ -1,0 +1,1027 @@
+#![allow(clippy::unwrap_used, reason = "tests panic on failure by design")]
+//! Server session tests, by STOMP 1.2 spec section.
+
+use bytes::{Bytes, BytesMut};
+use stompbox_stomp::server::*;
+use stompbox_stomp::*;
+
+fn drain_out(s: &mut ServerSession) -> Vec<Frame> {
+    let mut buf = BytesMut::new();
+    while let Some(c) = s.poll_transmit() {
+        buf.extend_from_slice(&c);
+    }
+    let mut p = Parser::new(Limits::default());
+    p.set_version(s.version());
+    let mut frames = Vec::new();
+    while let Some(f) = p.parse(&mut buf).unwrap() {
+        frames.push(f);
+    }
+    assert!(buf.is_empty(), "trailing partial output: {buf:?}");
+    frames
+}
+
+fn events(s: &mut ServerSession) -> Vec<ServerEvent> {
+    std::iter::from_fn(|| s.poll_event()).collect()
+}
+
+fn connected(version: &str) -> ServerSession {
+    let mut s = ServerSession::new(ServerConfig::default());
+    s.handle_read(format!("CONNECT\naccept-version:{version}\nhost:h\n\n\0").as_bytes())
+        .unwrap();
+    let ev = events(&mut s);
+    assert!(matches!(ev.as_slice(), [ServerEvent::Connect(_)]), "{ev:?}");
+    s.accept(&Accept::default()).unwrap();
+    let out = drain_out(&mut s);
+    assert_eq!(out[0].command(), Command::Connected);
+    s
+}
+
+#[test]
+fn connect_subscribe_send_message_ack() {
+    let mut s = connected("1.2");
+    s.handle_read(b"SUBSCRIBE\nid:0\ndestination:/queue/foo\nack:client\nreceipt:r1\n\n\0")
+        .unwrap();
+    let ev = events(&mut s);
+    assert!(matches!(&ev[0], ServerEvent::Subscribe(e) if e.id == "0" && e.ack == AckMode::Client));
+    let out = drain_out(&mut s);
+    assert_eq!(out[0].command(), Command::Receipt);
+    assert_eq!(out[0].header("receipt-id"), Some("r1"));
+    for i in 0..3 {
+        s.send_message(&Message {
+            subscription: "0",
+            destination: "/queue/foo",
+            message_id: &format!("m{i}"),
+            headers: &[("content-type", "text/plain")],
+            body: Bytes::from_static(b"hello"),
+        })
+        .unwrap();
+    }
+    let out = drain_out(&mut s);
+    assert_eq!(out.len(), 3);
+    assert_eq!(out[1].header("ack"), Some("1"));
+    assert_eq!(s.pending_acks(), 3);
+    s.handle_read(b"ACK\nid:1\n\n\0").unwrap();
+    let ev = events(&mut s);
+    assert!(
+        matches!(&ev[0], ServerEvent::Ack(a) if a.message_ids == ["m0", "m1"]),
+        "{ev:?}"
+    );
+    assert_eq!(s.pending_acks(), 1);
+}
+
+fn new_session() -> ServerSession {
+    ServerSession::new(ServerConfig::default())
+}
+
+/// Feeds `input` and expects the session to fail with `violation`, having queued an ERROR with
+/// a `message` header (and `receipt-id` when given), then closed.
+fn expect_violation(
+    s: &mut ServerSession,
+    input: &[u8],
+    violation: Violation,
+    receipt: Option<&str>,
+) -> Frame {
+    let err = s.handle_read(input).unwrap_err();
+    assert_eq!(
+        err.violation,
+        violation,
+        "{:?}",
+        String::from_utf8_lossy(&input[..input.len().min(200)])
+    );
+    let out = drain_out(s);
+    let error = out.last().unwrap().clone();
+    assert_eq!(error.command(), Command::Error);
+    assert!(error.header("message").is_some());
+    assert_eq!(error.header("receipt-id"), receipt);
+    assert_eq!(
+        encode_to_bytes(err.reply.as_ref().unwrap(), Version::V1_2),
+        encode_to_bytes(&error, Version::V1_2),
+        "the reply in the error is the ERROR that was sent"
+    );
+    assert_eq!(s.state(), ServerState::Closed);
+    let ev = events(s);
+    assert_eq!(
+        ev.last(),
+        Some(&ServerEvent::Closed(CloseReason::Violation(violation)))
+    );
+    // sticky, and nothing more is sent
+    assert_eq!(
+        s.handle_read(b"SEND\ndestination:/q\n\n\0")
+            .unwrap_err()
+            .violation,
+        violation
+    );
+    assert!(s.poll_transmit().is_none());
+    assert!(s.is_finished());
+    error
+}
+
+// ---- Connecting / Protocol Negotiation ----
+
+#[test]
+fn negotiation_picks_highest_common_version() {
+    for (accept, want) in [
+        (Some("1.0,1.1,2.0"), Version::V1_1),
+        (Some("1.2"), Version::V1_2),
+        (Some("1.1,1.2"), Version::V1_2),
+        (Some("1.0"), Version::V1_0),
+        (None, Version::V1_0),
+    ] {
+        let mut s = new_session();
+        let hdr = accept
+            .map(|a| format!("accept-version:{a}\n"))
+            .unwrap_or_default();
+        s.handle_read(format!("CONNECT\n{hdr}host:h\n\n\0").as_bytes())
+            .unwrap();
+        let Some(ServerEvent::Connect(req)) = s.poll_event() else {
+            panic!()
+        };
+        assert_eq!(req.version, want, "{accept:?}");
+        s.accept(&Accept::default()).unwrap();
+        let out = drain_out(&mut s);
+        let connected = &out[0];
+        if want == Version::V1_0 {
+            assert_eq!(connected.header("version"), None);
+        } else {
+            assert_eq!(connected.header("version"), Some(want.as_str()));
+        }
+        assert_eq!(s.state(), ServerState::Open);
+    }
+}
+
+#[test]
+fn no_common_version_gets_error_with_version_header() {
+    let mut s = new_session();
+    let e = expect_violation(
+        &mut s,
+        b"CONNECT\naccept-version:2.0,2.1\nhost:h\n\n\0",
+        Violation::UnsupportedVersion,
+        None,
+    );
+    assert_eq!(e.header("version"), Some("1.0,1.1,1.2"));
+    assert!(
+        String::from_utf8_lossy(e.body()).contains("Supported protocol versions are 1.0,1.1,1.2")
+    );
+}
+
+#[test]
+fn stomp_command_is_connect() {
+    let mut s = new_session();
+    s.handle_read(b"STOMP\naccept-version:1.2\nhost:h\nlogin:u\npasscode:p\n\n\0")
+        .unwrap();
+    let Some(ServerEvent::Connect(req)) = s.poll_event() else {
+        panic!()
+    };
+    assert_eq!(
+        (req.login.as_deref(), req.passcode.as_deref()),
+        (Some("u"), Some("p"))
+    );
+    assert!(
+        !format!("{req:?}").contains("\"p\""),
+        "passcode must not show in Debug"
+    );
+}
+
+#[test]
+fn host_required_from_1_1_unless_lenient() {
+    let mut s = new_session();
+    expect_violation(
+        &mut s,
+        b"CONNECT\naccept-version:1.1\n\n\0",
+        Violation::MissingHeader(Command::Connect, "host"),
+        None,
+    );
+    let mut lenient = ServerSession::new(ServerConfig {
+        require_host: false,
+        ..ServerConfig::default()
+    });
+    lenient
+        .handle_read(b"CONNECT\naccept-version:1.2\n\n\0")
+        .unwrap();
+    assert!(matches!(
+        lenient.poll_event(),
+        Some(ServerEvent::Connect(_))
+    ));
+    // 1.0 never needs host
+    let mut s = new_session();
+    s.handle_read(b"CONNECT\n\n\0").unwrap();
+    assert!(matches!(s.poll_event(), Some(ServerEvent::Connect(_))));
+}
+
+#[test]
+fn frames_before_connect_are_errors() {
+    for cmd in [
+        "SEND",
+        "SUBSCRIBE",
+        "ACK",
+        "DISCONNECT",
+        "MESSAGE",
+        "CONNECTED",
+    ] {
+        let mut s = new_session();
+        let c = Command::from_bytes(cmd.as_bytes()).unwrap();
+        let input = format!("{cmd}\nreceipt:r9\n\n\0");
+        let e = expect_violation(
+            &mut s,
+            input.as_bytes(),
+            Violation::NotConnected(c),
+            Some("r9"),
+        );
+        let body = String::from_utf8_lossy(e.body()).to_string();
+        assert!(
+            body.contains(&format!("-----\n{cmd}\n")),
+            "body names the offending frame: {body}"
+        );
+    }
+}
+
+#[test]
+fn reject_sends_error_and_closes() {
+    let mut s = new_session();
+    s.handle_read(b"CONNECT\naccept-version:1.2\nhost:h\nlogin:x\npasscode:y\n\n\0")
+        .unwrap();
+    let _ = events(&mut s);
+    s.reject("access refused\nfor x").unwrap();
+    let out = drain_out(&mut s);
+    assert_eq!(out[0].command(), Command::Error);
+    assert_eq!(out[0].header("message"), Some("access refused for x"));
+    assert_eq!(events(&mut s), [ServerEvent::Closed(CloseReason::Rejected)]);
+    assert!(s.is_finished());
+    assert_eq!(s.reject("again"), Err(UsageError::NoPendingConnect));
+    assert_eq!(
+        s.accept(&Accept::default()),
+        Err(UsageError::NoPendingConnect)
+    );
+}
+
+#[test]
+fn input_during_authentication_is_held_until_accept() {
+    let mut s = new_session();
+    s.handle_read(
+        b"CONNECT\naccept-version:1.2\nhost:h\n\n\0SUBSCRIBE\nid:1\ndestination:/t\n\n\0",
+    )
+    .unwrap();
+    let ev = events(&mut s);
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    s.accept(&Accept {
+        session: Some("abc"),
+        headers: &[("x-extra", "1")],
+    })
+    .unwrap();
+    let out = drain_out(&mut s);
+    assert_eq!(out[0].header("session"), Some("abc"));
+    assert_eq!(out[0].header("x-extra"), Some("1"));
+    assert!(out[0].header("server").unwrap().starts_with("stompbox/"));
+    let ev = events(&mut s);
+    assert!(
+        matches!(&ev[..], [ServerEvent::Subscribe(sub)] if sub.id == "1"),
+        "{ev:?}"
+    );
+}
+
+#[test]
+fn usage_errors_leave_the_session_usable() {
+    let mut s = new_session();
+    let msg = Message {
+        subscription: "0",
+        destination: "/q",
+        message_id: "1",
+        headers: &[],
+        body: Bytes::new(),
+    };
+    assert_eq!(s.send_message(&msg), Err(UsageError::NotConnected));
+    assert_eq!(s.send_receipt("r"), Err(UsageError::NotConnected));
+    let mut s = connected("1.2");
+    assert_eq!(s.send_message(&msg), Err(UsageError::UnknownSubscription));
+    s.handle_read(b"SUBSCRIBE\nid:0\ndestination:/q\n\n\0")
+        .unwrap();
+    s.send_message(&msg).unwrap();
+    assert_eq!(drain_out(&mut s).len(), 1);
+}
+
+// ---- Client frames: validation of required headers ----
+
+#[test]
+fn required_headers_per_command_and_version() {
+    let cases: &[(&str, &[u8], Violation)] = &[
+        (
+            "1.2",
+            b"SEND\n\nx\0",
+            Violation::MissingHeader(Command::Send, "destination"),
+        ),
+        (
+            "1.2",
+            b"SUBSCRIBE\nid:1\n\n\0",
+            Violation::MissingHeader(Command::Subscribe, "destination"),
+        ),
+        (
+            "1.2",
+            b"SUBSCRIBE\ndestination:/q\n\n\0",
+            Violation::MissingHeader(Command::Subscribe, "id"),
+        ),
+        (
+            "1.1",
+            b"SUBSCRIBE\ndestination:/q\n\n\0",
+            Violation::MissingHeader(Command::Subscribe, "id"),
+        ),
+        (
+            "1.2",
+            b"UNSUBSCRIBE\n\n\0",
+            Violation::MissingHeader(Command::Unsubscribe, "id"),
+        ),
+        (
+            "1.2",
+            b"ACK\nmessage-id:1\n\n\0",
+            Violation::MissingHeader(Command::Ack, "id"),
+        ),
+        (
+            "1.2",
+            b"NACK\n\n\0",
+            Violation::MissingHeader(Command::Nack, "id"),
+        ),
+        (
+            "1.1",
+            b"ACK\nsubscription:0\n\n\0",
+            Violation::MissingHeader(Command::Ack, "message-id"),
+        ),
+        (
+            "1.1",
+            b"ACK\nmessage-id:1\n\n\0",
+            Violation::MissingHeader(Command::Ack, "subscription"),
+        ),
+        (
+            "1.0",
+            b"ACK\n\n\0",
+            Violation::MissingHeader(Command::Ack, "message-id"),
+        ),
+        (
+            "1.2",
+            b"BEGIN\n\n\0",
+            Violation::MissingHeader(Command::Begin, "transaction"),
+        ),
+        (
+            "1.2",
+            b"COMMIT\n\n\0",
+            Violation::MissingHeader(Command::Commit, "transaction"),
+        ),
+        (
+            "1.2",
+            b"ABORT\n\n\0",
+            Violation::MissingHeader(Command::Abort, "transaction"),
+        ),
+        (
+            "1.2",
+            b"SUBSCRIBE\nid:1\ndestination:/q\nack:bogus\n\n\0",
+            Violation::InvalidHeader(Command::Subscribe, "ack"),
+        ),
+        (
+            "1.0",
+            b"SUBSCRIBE\ndestination:/q\nack:client-individual\n\n\0",
+            Violation::InvalidHeader(Command::Subscribe, "ack"),
+        ),
+        (
+            "1.2",
+            b"SUBSCRIBE\nid:1\ndestination:/q\n\nbody\0",
+            Violation::BodyNotAllowed(Command::Subscribe),
+        ),
+        (
+            "1.2",
+            b"MESSAGE\ndestination:/q\n\n\0",
+            Violation::UnexpectedCommand(Command::Message),
+        ),
+        (
+            "1.2",
+            b"CONNECT\naccept-version:1.2\nhost:h\n\n\0",
+            Violation::UnexpectedCommand(Command::Connect),
+        ),
+        (
+            "1.0",
+            b"NACK\nmessage-id:1\n\n\0",
+            Violation::UnexpectedCommand(Command::Nack),
+        ),
+        (
+            "1.2",
+            b"UNSUBSCRIBE\nid:nope\n\n\0",
+            Violation::UnknownSubscription,
+        ),
+        ("1.2", b"ACK\nid:nope\n\n\0", Violation::UnknownAckId),
+        (
+            "1.1",
+            b"ACK\nmessage-id:1\nsubscription:nope\n\n\0",
+            Violation::UnknownSubscription,
+        ),
+        (
+            "1.2",
+            b"COMMIT\ntransaction:nope\n\n\0",
+            Violation::UnknownTransaction,
+        ),
+        (
+            "1.2",
+            b"ABORT\ntransaction:nope\n\n\0",
+            Violation::UnknownTransaction,
+        ),
+        (
+            "1.2",
+            b"SEND\ndestination:/q\ntransaction:nope\n\n\0",
+            Violation::UnknownTransaction,
+        ),
+        (
+            "1.2",
+            b"SEND\ndestination:/q\nx:\\t\n\n\0",
+            Violation::Parse(ParseError::InvalidEscape),
+        ),
+    ];
+    for (version, input, violation) in cases {
+        let mut s = connected(version);
+        expect_violation(&mut s, input, *violation, None);
+    }
+}
+
+#[test]
+fn error_carries_receipt_id_of_offending_frame() {
+    let mut s = connected("1.2");
+    let e = expect_violation(
+        &mut s,
+        b"SEND\nreceipt:abc\n\nhi\0",
+        Violation::MissingHeader(Command::Send, "destination"),
+        Some("abc"),
+    );
+    assert!(String::from_utf8_lossy(e.body()).contains("SEND\nreceipt:abc\n"));
+}
+
+#[test]
+fn duplicate_subscription_and_transaction_ids() {
+    let mut s = connected("1.2");
+    s.handle_read(b"SUBSCRIBE\nid:1\ndestination:/a\n\n\0")
+        .unwrap();
+    expect_violation(
+        &mut s,
+        b"SUBSCRIBE\nid:1\ndestination:/b\n\n\0",
+        Violation::DuplicateSubscription,
+        None,
+    );
+    let mut s = connected("1.2");
+    s.handle_read(b"BEGIN\ntransaction:t\n\n\0").unwrap();
+    expect_violation(
+        &mut s,
+        b"BEGIN\ntransaction:t\n\n\0",
+        Violation::DuplicateTransaction,
+        None,
+    );
+}
+
+#[test]
+fn session_limits_are_violations() {
+    let cfg = ServerConfig {
+        max_subscriptions: 1,
+        max_transactions: 1,
+        max_transaction_frames: 1,
+        ..ServerConfig::default()
+    };
+    let open = |cfg: &ServerConfig| {
+        let mut s = ServerSession::new(cfg.clone());
+        s.handle_read(b"CONNECT\naccept-version:1.2\nhost:h\n\n\0")
+            .unwrap();
+        let _ = events(&mut s);
+        s.accept(&Accept::default()).unwrap();
+        let _ = drain_out(&mut s);
+        s
+    };
+    let mut s = open(&cfg);
+    s.handle_read(b"SUBSCRIBE\nid:1\ndestination:/a\n\n\0")
+        .unwrap();
+    expect_violation(
+        &mut s,
+        b"SUBSCRIBE\nid:2\ndestination:/a\n\n\0",
+        Violation::LimitExceeded("subscriptions"),
+        None,
+    );
+    let mut s = open(&cfg);
+    s.handle_read(b"BEGIN\ntransaction:a\n\n\0").unwrap();
+    expect_violation(
+        &mut s,
+        b"BEGIN\ntransaction:b\n\n\0",
+        Violation::LimitExceeded("transactions"),
+        None,
+    );
+    let mut s = open(&cfg);
+    s.handle_read(
+        b"BEGIN\ntransaction:a\n\nSEND\ndestination:/q\ntransaction:a\n\n\0"[..].as_ref(),
+    )
+    .ok();
+    let mut s2 = open(&cfg);
+    s2.handle_read(b"BEGIN\ntransaction:a\n\n\0SEND\ndestination:/q\ntransaction:a\n\n\0")
+        .unwrap();
+    expect_violation(
+        &mut s2,
+        b"SEND\ndestination:/q\ntransaction:a\n\n\0",
+        Violation::LimitExceeded("frames in a transaction"),
+        None,
+    );
+}
+
+#[test]
+fn parser_limits_apply_before_connect() {
+    let mut s = new_session();
+    let big = format!("CONNECT\nx:{}\n\n\0", "a".repeat(3_000));
+    expect_violation(
+        &mut s,
+        big.as_bytes(),
+        Violation::Parse(ParseError::HeaderLineTooLong),
+        None,
+    );
+}
+
+// ---- SUBSCRIBE / MESSAGE / ACK / NACK ----
+
+fn deliver(s: &mut ServerSession, sub: &str, id: &str) -> Frame {
+    s.send_message(&Message {
+        subscription: sub,
+        destination: "/q",
+        message_id: id,
+        headers: &[
+            ("content-type", "text/plain"),
+            ("x-user", "u"),
+            ("message-id", "ignored"),
+        ],
+        body: Bytes::from_static(b"body"),
+    })
+    .unwrap();
+    drain_out(s).remove(0)
+}
+
+#[test]
+fn message_headers_per_version() {
+    // 1.2 client mode: ack header
+    let mut s = connected("1.2");
+    s.handle_read(b"SUBSCRIBE\nid:s\ndestination:/q\nack:client\n\n\0")
+        .unwrap();
+    let m = deliver(&mut s, "s", "m1");
+    let hs: Vec<_> = m.headers().collect();
+    assert_eq!(
+        hs,
+        [
+            ("destination", "/q"),
+            ("message-id", "m1"),
+            ("subscription", "s"),
+            ("ack", "0"),
+            ("content-type", "text/plain"),
+            ("x-user", "u"),
+            ("content-length", "4")
+        ]
+    );
+    // 1.2 auto: no ack header
+    s.handle_read(b"SUBSCRIBE\nid:a\ndestination:/q\n\n\0")
+        .unwrap();
+    assert_eq!(deliver(&mut s, "a", "m2").header("ack"), None);
+    // 1.1: subscription, no ack header
+    let mut s = connected("1.1");
+    s.handle_read(b"SUBSCRIBE\nid:s\ndestination:/q\nack:client\n\n\0")
+        .unwrap();
+    let m = deliver(&mut s, "s", "m1");
+    assert_eq!(
+        (m.header("subscription"), m.header("ack")),
+        (Some("s"), None)
+    );
+    // 1.0 without id: no subscription header
+    let mut s = connected("1.0");
+    s.handle_read(b"SUBSCRIBE\ndestination:/q\n\n\0").unwrap();
+    let m = deliver(&mut s, "/q", "m1");
+    assert_eq!(m.header("subscription"), None);
+}
+
+#[test]
+fn client_ack_is_cumulative_client_individual_is_not() {
+    let mut s = connected("1.2");
+    s.handle_read(b"SUBSCRIBE\nid:c\ndestination:/q\nack:client\n\n\0SUBSCRIBE\nid:i\ndestination:/q\nack:client-individual\n\n\0").unwrap();
+    let _ = events(&mut s);
+    let acks: Vec<String> = (0..3)
+        .map(|n| {
+            deliver(&mut s, "c", &format!("c{n}"))
+                .header("ack")
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let iacks: Vec<String> = (0..3)
+        .map(|n| {
+            deliver(&mut s, "i", &format!("i{n}"))
+                .header("ack")
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(s.pending_acks(), 6);
+    s.handle_read(format!("ACK\nid:{}\n\n\0", acks[1]).as_bytes())
+        .unwrap();
+    s.handle_read(format!("ACK\nid:{}\n\n\0", iacks[1]).as_bytes())
+        .unwrap();
+    s.handle_read(format!("NACK\nid:{}\n\n\0", iacks[2]).as_bytes())
+        .unwrap();
+    let ev = events(&mut s);
+    assert_eq!(
+        ev,
+        [
+            ServerEvent::Ack(AckEvent {
+                subscription: "c".into(),
+                message_ids: vec!["c0".into(), "c1".into()],
+                transaction: None,
+                receipt: None
+            }),
+            ServerEvent::Ack(AckEvent {
+                subscription: "i".into(),
+                message_ids: vec!["i1".into()],
+                transaction: None,
+                receipt: None
+            }),
+            ServerEvent::Nack(AckEvent {
+                subscription: "i".into(),
+                message_ids: vec!["i2".into()],
+                transaction: None,
+                receipt: None
+            }),
+        ]
+    );
+    assert_eq!(s.pending_acks(), 2);
+    // acking again an acknowledged message is an error
+    expect_violation(
+        &mut s,
+        format!("ACK\nid:{}\n\n\0", acks[0]).as_bytes(),
+        Violation::UnknownAckId,
+        None,
+    );
+}
+
+#[test]
+fn ack_in_1_1_and_1_0_by_message_id() {
+    let mut s = connected("1.1");
+    s.handle_read(b"SUBSCRIBE\nid:s\ndestination:/q\nack:client-individual\n\n\0")
+        .unwrap();
+    let _ = events(&mut s);
+    deliver(&mut s, "s", "m1");
+    s.handle_read(b"ACK\nmessage-id:m1\nsubscription:s\n\n\0")
+        .unwrap();
+    assert!(matches!(&events(&mut s)[..], [ServerEvent::Ack(a)] if a.message_ids == ["m1"]));
+    let mut s = connected("1.0");
+    s.handle_read(b"SUBSCRIBE\ndestination:/q\nack:client\n\n\0")
+        .unwrap();
+    let _ = events(&mut s);
+    deliver(&mut s, "/q", "m1");
+    s.handle_read(b"ACK\nmessage-id:m1\n\n\0").unwrap();
+    assert!(matches!(&events(&mut s)[..], [ServerEvent::Ack(a)] if a.message_ids == ["m1"]));
+}
+
+#[test]
+fn unsubscribe_reports_unacked_and_1_0_by_destination() {
+    let mut s = connected("1.2");
+    s.handle_read(b"SUBSCRIBE\nid:s\ndestination:/q\nack:client\n\n\0")
+        .unwrap();
+    let _ = events(&mut s);
+    deliver(&mut s, "s", "m1");
+    deliver(&mut s, "s", "m2");
+    s.handle_read(b"UNSUBSCRIBE\nid:s\nreceipt:u\n\n\0")
+        .unwrap();
+    let ev = events(&mut s);
+    assert!(
+        matches!(&ev[..], [ServerEvent::Unsubscribe(u)] if u.unacked == ["m1", "m2"] && u.destination == "/q"),
+        "{ev:?}"
+    );
+    assert_eq!(s.pending_acks(), 0);
+    assert_eq!(drain_out(&mut s)[0].header("receipt-id"), Some("u"));
+    let mut s = connected("1.0");
+    s.handle_read(b"SUBSCRIBE\ndestination:/q\n\n\0UNSUBSCRIBE\ndestination:/q\n\n\0")
+        .unwrap();
+    let ev = events(&mut s);
+    assert!(
+        matches!(&ev[..], [ServerEvent::Subscribe(_), ServerEvent::Unsubscribe(u)] if u.id == "/q"),
+        "{ev:?}"
+    );
+}
+
+#[test]
+fn large_bodies_are_shared_not_copied() {
+    let mut s = connected("1.2");
+    s.handle_read(b"SUBSCRIBE\nid:a\ndestination:/q\n\n\0SUBSCRIBE\nid:b\ndestination:/q\n\n\0")
+        .unwrap();
+    let body = Bytes::from(vec![b'x'; 4096]);
+    for sub in ["a", "b"] {
+        s.send_message(&Message {
+            subscription: sub,
+            destination: "/q",
+            message_id: sub,
+            headers: &[],
+            body: body.clone(),
+        })
+        .unwrap();
+    }
+    let pending = s.pending_output();
+    let mut chunks = Vec::new();
+    while let Some(c) = s.poll_transmit() {
+        chunks.push(c);
+    }
+    assert_eq!(chunks.iter().map(Bytes::len).sum::<usize>(), pending);
+    let shared = chunks
+        .iter()
+        .filter(|c| c.as_ptr() == body.as_ptr())
+        .count();
+    assert_eq!(
+        shared, 2,
+        "both MESSAGE frames reference the same body bytes"
+    );
+    assert_eq!(s.pending_output(), 0);
+}
+
+#[test]
+fn send_message_from_forwards_user_headers() {
+    let mut s = connected("1.2");
+    s.handle_read(b"SUBSCRIBE\nid:a\ndestination:/q\n\n\0SEND\ndestination:/q\nreceipt:r\ntransaction-x:1\ncontent-type:a/b\nx-h:v\\cw\n\nBODY\0").unwrap();
+    let ev = events(&mut s);
+    let ServerEvent::Send(send) = &ev[1] else {
+        panic!("{ev:?}")
+    };
+    let _ = drain_out(&mut s);
+    s.send_message_from("a", "id-1", &send.frame).unwrap();
+    let m = drain_out(&mut s).remove(0);
+    let hs: Vec<_> = m.headers().collect();
+    assert_eq!(
+        hs,
+        [
+            ("destination", "/q"),
+            ("message-id", "id-1"),
+            ("subscription", "a"),
+            ("transaction-x", "1"),
+            ("content-type", "a/b"),
+            ("x-h", "v:w"),
+            ("content-length", "4")
+        ]
+    );
+}
+
+// ---- Transactions ----
+
+#[test]
+fn transaction_events_come_out_at_commit_and_are_dropped_on_abort() {
+    let mut s = connected("1.2");
+    s.handle_read(b"SUBSCRIBE\nid:s\ndestination:/q\nack:client-individual\n\n\0")
+        .unwrap();
+    let _ = events(&mut s);
+    let ack = deliver(&mut s, "s", "m1")
+        .header("ack")
+        .unwrap()
+        .to_string();
+    s.handle_read(
+        b"BEGIN\ntransaction:t1\nreceipt:b\n\n\0SEND\ndestination:/q\ntransaction:t1\n\none\0",
+    )
+    .unwrap();
+    s.handle_read(
+        format!("ACK\nid:{ack}\ntransaction:t1\n\n\0SEND\ndestination:/q\ntransaction:t1\n\ntwo\0")
+            .as_bytes(),
+    )
+    .unwrap();
+    assert!(events(&mut s).is_empty(), "nothing before COMMIT");
+    assert_eq!(s.pending_acks(), 1);
+    s.handle_read(b"COMMIT\ntransaction:t1\nreceipt:c\n\n\0")
+        .unwrap();
+    let ev = events(&mut s);
+    assert_eq!(ev.len(), 3, "{ev:?}");
+    assert!(
+        matches!(&ev[0], ServerEvent::Send(e) if &e.frame.body()[..] == b"one" && e.transaction.as_deref() == Some("t1"))
+    );
+    assert!(matches!(&ev[1], ServerEvent::Ack(a) if a.message_ids == ["m1"]));
+    assert!(matches!(&ev[2], ServerEvent::Send(e) if &e.frame.body()[..] == b"two"));
+    assert_eq!(s.pending_acks(), 0);
+    let receipts: Vec<_> = drain_out(&mut s)
+        .iter()
+        .map(|f| f.header("receipt-id").unwrap().to_string())
+        .collect();
+    assert_eq!(receipts, ["b", "c"]);
+    // abort drops
+    s.handle_read(b"BEGIN\ntransaction:t2\n\n\0SEND\ndestination:/q\ntransaction:t2\n\nx\0ABORT\ntransaction:t2\n\n\0").unwrap();
+    assert!(events(&mut s).is_empty());
+    // a committed transaction id is free again, an aborted one too
+    s.handle_read(b"BEGIN\ntransaction:t1\n\n\0BEGIN\ntransaction:t2\n\n\0")
+        .unwrap();
+}
+
+// ---- Receipts and DISCONNECT ----
+
+#[test]
+fn every_frame_with_receipt_gets_one() {
+    let mut s = connected("1.2");
+    s.handle_read(b"SUBSCRIBE\nid:s\ndestination:/q\nreceipt:1\n\n\0SEND\ndestination:/q\nreceipt:2\n\n\0BEGIN\ntransaction:t\nreceipt:3\n\n\0SEND\ndestination:/q\ntransaction:t\nreceipt:4\n\n\0ABORT\ntransaction:t\nreceipt:5\n\n\0UNSUBSCRIBE\nid:s\nreceipt:6\n\n\0").unwrap();
+    let ids: Vec<_> = drain_out(&mut s)
+        .iter()
+        .map(|f| (f.command(), f.header("receipt-id").unwrap().to_string()))
+        .collect();
+    assert_eq!(
+        ids,
+        (1..=6)
+            .map(|i| (Command::Receipt, i.to_string()))
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn manual_receipts_when_auto_receipts_off() {
+    let mut s = ServerSession::new(ServerConfig {
+        auto_receipts: false,
+        ..ServerConfig::default()
+    });
+    s.handle_read(b"CONNECT\naccept-version:1.2\nhost:h\n\n\0")
+        .unwrap();
+    let _ = events(&mut s);
+    s.accept(&Accept::default()).unwrap();
+    let _ = drain_out(&mut s);
+    s.handle_read(b"SEND\ndestination:/q\nreceipt:r1\n\n\0")
+        .unwrap();
+    assert!(drain_out(&mut s).is_empty());
+    let ev = events(&mut s);
+    let ServerEvent::Send(e) = &ev[0] else {
+        panic!()
+    };
+    s.send_receipt(e.receipt.as_deref().unwrap()).unwrap();
+    assert_eq!(drain_out(&mut s)[0].header("receipt-id"), Some("r1"));
+}
+
+#[test]
+fn disconnect_with_receipt_closes_gracefully() {
+    let mut s = connected("1.2");
+    s.handle_read(
+        b"BEGIN\ntransaction:t\n\n\0DISCONNECT\nreceipt:77\n\n\0SEND\ndestination:/ignored\n\n\0",
+    )
+    .unwrap();
+    let out = drain_out(&mut s);
+    assert_eq!(
+        (out[0].command(), out[0].header("receipt-id")),
+        (Command::Receipt, Some("77"))
+    );
+    assert_eq!(
+        events(&mut s),
+        [
+            ServerEvent::Disconnect {
+                receipt: Some("77".into())
+            },
+            ServerEvent::Closed(CloseReason::Disconnect)
+        ]
+    );
+    assert!(s.is_finished());
+    assert!(s.error().is_none());
+    assert_eq!(s.handle_read(b"SEND\ndestination:/q\n\n\0"), Ok(()));
+    assert!(s.poll_event().is_none());
+}
+
+#[test]
+fn host_error_closes() {
+    let mut s = connected("1.2");
+    s.send_error("no such destination", Some("r5"), b"details")
+        .unwrap();
+    let out = drain_out(&mut s);
+    assert_eq!(out[0].header("receipt-id"), Some("r5"));
+    assert_eq!(
+        events(&mut s),
+        [ServerEvent::Closed(CloseReason::ErrorSent)]
+    );
+    assert_eq!(s.send_error("again", None, b""), Err(UsageError::Closed));
+}
+
+// ---- Heart-beating ----
+
+#[test]
+fn heartbeats_negotiated_sent_and_liveness_judged() {
+    let mut s = ServerSession::new(ServerConfig {
+        heart_beat: HeartBeat {
+            send_ms: 1000,
+            receive_ms: 2000,
+        },
+        ..ServerConfig::default()
+    });
+    s.handle_timeout(10_000);
+    s.handle_read(b"CONNECT\naccept-version:1.2\nhost:h\nheart-beat:3000,500\n\n\0")
+        .unwrap();
+    let Some(ServerEvent::Connect(req)) = s.poll_event() else {
+        panic!()
+    };
+    // server sends every max(sx=1000, cy=500) = 1000; expects client every max(cx=3000, sy=2000)
+    assert_eq!(
+        req.negotiated,
+        Negotiated {
+            send_ms: 1000,
+            receive_ms: 3000
+        }
+    );
+    s.accept(&Accept::default()).unwrap();
+    assert_eq!(drain_out(&mut s)[0].header("heart-beat"), Some("1000,2000"));
+    assert_eq!(s.heartbeat(), req.negotiated);
+    assert_eq!(s.poll_timeout(), Some(11_000));
+    s.handle_timeout(11_000);
+    assert_eq!(s.poll_transmit().as_deref(), Some(&b"\n"[..]));
+    // the client keeps talking: alive
+    s.handle_read(b"\n").unwrap();
+    s.handle_timeout(12_000);
+    assert_eq!(s.poll_transmit().as_deref(), Some(&b"\n"[..]));
+    // then silence: dead after 3000 * 2 (grace 200%) since last heard (12_000)
+    let mut now = 12_000;
+    while s.state() == ServerState::Open {
+        now = s.poll_timeout().unwrap();
+        s.handle_timeout(now);
+        while s.poll_transmit().is_some() {}
+        assert!(now <= 18_000, "declared dead too late: {now}");
+    }
+    assert_eq!(now, 18_000);
+    assert_eq!(s.error().unwrap().violation, Violation::HeartBeatTimeout);
+    assert!(matches!(
+        events(&mut s).last(),
+        Some(ServerEvent::Closed(CloseReason::Violation(
+            Violation::HeartBeatTimeout
+        )))
+    ));
+}
+
+#[test]
+fn late_wakeup_sends_one_overdue_heartbeat_and_is_lenient() {
+    let mut s = ServerSession::new(ServerConfig {
+        heart_beat: HeartBeat {
+            send_ms: 1000,
+            receive_ms: 1000,
+        },
+        ..ServerConfig::default()
+    });
+    s.handle_read(b"CONNECT\naccept-version:1.2\nhost:h\nheart-beat:1000,1000\n\n\0")
+        .unwrap();
+    let _ = events(&mut s);
+    s.accept(&Accept::default()).unwrap();
+    let _ = drain_out(&mut s);
+    // host was asleep for a long time but data had arrived meanwhile: no false verdict
+    s.handle_read(b"\n").unwrap();
+    s.handle_timeout(60_000);
+    assert_eq!(s.poll_transmit().as_deref(), Some(&b"\n"[..]));
+    assert!(s.poll_transmit().is_none());
+    assert_eq!(s.state(), ServerState::Open);
+}
+
+#[test]
+fn no_heartbeats_in_1_0_or_when_declined() {
+    let s = connected("1.0");
+    assert_eq!(s.heartbeat(), Negotiated::default());
+    assert_eq!(s.poll_timeout(), None);
+    let s = connected("1.2");
+    assert_eq!(
+        s.heartbeat(),
+        Negotiated::default(),
+        "client sent no heart-beat header"
+    );
+    assert_eq!(s.poll_timeout(), None);
+}
+
+#[test]
+fn poll_transmit_into_copies_and_keeps_the_rest() {
+    let mut s = connected("1.2");
+    s.handle_read(b"SEND\ndestination:/q\nreceipt:abcdef\n\n\0")
+        .unwrap();
+    let total = s.pending_output();
+    let mut buf = [0u8; 7];
+    let mut got = Vec::new();
+    loop {
+        let n = s.poll_transmit_into(&mut buf);
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(got.len(), total);
+    assert_eq!(&got[..], b"RECEIPT\nreceipt-id:abcdef\n\n\0");
+}
+
+#[test]
+fn queued_output_limit_is_backpressure() {
+    let mut s = ServerSession::new(ServerConfig {
+        max_pending_output: 100,
+        ..ServerConfig::default()
+    });
+    s.handle_read(b"CONNECT\naccept-version:1.2\nhost:h\n\n\0")
+        .unwrap();
+    let _ = events(&mut s);
+    s.accept(&Accept::default()).unwrap();
+    let _ = drain_out(&mut s);
+    s.handle_read(b"SUBSCRIBE\nid:0\ndestination:/q\nack:client\n\n\0")
+        .unwrap();
+    let msg = Message {
+        subscription: "0",
+        destination: "/q",
+        message_id: "1",
+        headers: &[],
+        body: Bytes::from(vec![b'x'; 150]),
+    };
+    s.send_message(&msg).unwrap();
+    assert_eq!(
+        s.send_message(&msg),
+        Err(UsageError::LimitExceeded("queued output"))
+    );
+    assert_eq!(
+        s.pending_acks(),
+        1,
+        "the refused message is not awaiting an ack"
+    );
+    assert_eq!(drain_out(&mut s).len(), 1);
+    s.send_message(&msg).unwrap();
+}
