@@ -260,6 +260,12 @@ impl Codec {
         }
         if fin && self.scratch.ends_with(&TAIL) {
             self.scratch.truncate(self.scratch.len() - TAIL.len());
+        } else if fin && self.scratch.is_empty() {
+            // Nothing new since the last flush (an empty message, or an empty last fragment):
+            // zlib emits nothing, but the receiver appends `00 00 ff ff` and needs the 3-bit
+            // header of that empty stored block first, which is the byte 0x00 (RFC 7692
+            // section 7.2.3.6).
+            self.scratch.push(0x00);
         }
         if fin && self.reset_send {
             self.compress.reset();
@@ -486,6 +492,64 @@ mod tests {
         for _ in 0..3 {
             let c = client.compress(&text, true, true).unwrap_or_default();
             assert_eq!(server.inflate(&c, 1 << 20).as_deref(), Ok(&text[..]));
+        }
+    }
+}
+#[cfg(test)]
+mod empty_message_tests {
+    use super::*;
+
+    /// An empty message (or empty last fragment) right after a flush compresses to `00`, and
+    /// the context stays in step for the messages after it (every level and window).
+    #[test]
+    fn empty_messages_keep_the_context_in_step() {
+        for bits in [8u8, 9, 12, 15] {
+            for level in [0u32, 1, 6] {
+                let config = DeflateConfig::negotiated(false, false, bits, bits)
+                    .level(level)
+                    .min_size(0);
+                let mut c = Codec::new(Role::Client, &config);
+                let mut s = Codec::new(Role::Server, &config);
+                let mut x = 12345u32;
+                let mut rnd = |n: usize| -> Vec<u8> {
+                    (0..n)
+                        .map(|_| {
+                            x = x.wrapping_mul(1103515245).wrapping_add(12345);
+                            (x >> 16) as u8
+                        })
+                        .collect()
+                };
+                let a = rnd(322);
+                let b = rnd(341);
+                let ca = c.compress(&a, true, true).unwrap();
+                assert_eq!(
+                    s.inflate(&ca, 1 << 20).as_deref(),
+                    Ok(&a[..]),
+                    "bits {bits} level {level} msg 1"
+                );
+                let cb = c.compress(&b, true, true).unwrap();
+                assert_eq!(
+                    s.inflate(&cb, 1 << 20).as_deref(),
+                    Ok(&b[..]),
+                    "bits {bits} level {level} msg 2"
+                );
+                let ce = c.compress(&[], true, true).unwrap();
+                assert_eq!(ce, [0x00], "bits {bits} level {level}");
+                assert_eq!(
+                    s.inflate(&ce, 1 << 20).as_deref(),
+                    Ok(&[][..]),
+                    "bits {bits} level {level} empty"
+                );
+                let c1 = c.compress(&b[..171], false, false).unwrap();
+                let c2 = c.compress(&b[171..], false, false).unwrap();
+                let c3 = c.compress(&[], true, false).unwrap();
+                let joined = [c1, c2, c3].concat();
+                assert_eq!(
+                    s.inflate(&joined, 1 << 20).as_deref(),
+                    Ok(&b[..]),
+                    "bits {bits} level {level} msg 3"
+                );
+            }
         }
     }
 }

@@ -303,3 +303,47 @@ fn streaming_mode_hands_out_inflated_messages_whole() {
         })]
     );
 }
+
+/// Every combination of the four negotiated parameters (2 x 2 x 8 x 8 = 256), both
+/// directions, several messages sharing (or not) the context, whole and fragmented.
+#[test]
+fn every_parameter_combination_exhaustively() {
+    let stomp = "MESSAGE\ndestination:/topic/t\nsubscription:0\n\n".repeat(40) + "\0";
+    let noisy: Vec<u8> = (0..5000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    for snct in [false, true] {
+        for cnct in [false, true] {
+            for sb in 8..=15u8 {
+                for cb in 8..=15u8 {
+                    let d = DeflateConfig::negotiated(snct, cnct, sb, cb);
+                    let (mut client, mut server) = pair(d, 1 << 20);
+                    for sender in [&mut client, &mut server] {
+                        sender.send_text(&stomp).unwrap();
+                        sender.send_binary(&noisy).unwrap();
+                        sender.send_text(&stomp).unwrap();
+                        sender
+                            .send_fragment(MessageKind::Text, &stomp.as_bytes()[..100], false)
+                            .unwrap();
+                        sender
+                            .send_fragment(MessageKind::Text, &stomp.as_bytes()[100..], true)
+                            .unwrap();
+                    }
+                    let want = [
+                        Event::Text(stomp.clone().into()),
+                        Event::Binary(noisy.clone().into()),
+                        Event::Text(stomp.clone().into()),
+                        Event::Text(stomp.clone().into()),
+                    ];
+                    let to_server = output(&mut client);
+                    let to_client = output(&mut server);
+                    assert!(to_server.len() < stomp.len() + noisy.len(), "{d:?}");
+                    server.handle_read(&to_server).unwrap();
+                    client.handle_read(&to_client).unwrap();
+                    assert_eq!(events(&mut server), want, "{d:?}");
+                    assert_eq!(events(&mut client), want, "{d:?}");
+                }
+            }
+        }
+    }
+}
