@@ -287,6 +287,12 @@ impl Codec {
     /// Inflates one whole received message (its frames' payloads, concatenated) into at most
     /// `limit` bytes.
     pub(crate) fn inflate(&mut self, data: &[u8], limit: usize) -> Result<Bytes, ProtocolError> {
+        if data.is_empty() {
+            // Not valid DEFLATE (the empty stored block needs its header byte `00`), but
+            // some compressors send it for an empty message: read it as one, and leave the
+            // inflater at the block boundary instead of feeding it a bare `00 00 ff ff`.
+            return Ok(Bytes::new());
+        }
         let mut out = core::mem::take(&mut self.inflated);
         out.clear();
         let result = self.inflate_into(data, limit, &mut out);
@@ -432,6 +438,14 @@ mod tests {
         );
         // A fresh inflater (no context) cannot resolve the back reference.
         let (_, mut fresh) = pair(&config);
+        assert_eq!(server.inflate(&[], 100).as_deref(), Ok(&b""[..]));
+        assert_eq!(server.inflate(&[0x00], 100).as_deref(), Ok(&b""[..]));
+        assert_eq!(
+            server
+                .inflate(&[0xf2, 0x00, 0x11, 0x00, 0x00], 100)
+                .as_deref(),
+            Ok(&b"Hello"[..])
+        );
         assert_eq!(
             fresh.inflate(&second.unwrap_or_default(), 100),
             Err(ProtocolError::InvalidCompressedData)

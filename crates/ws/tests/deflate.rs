@@ -222,7 +222,7 @@ fn expected(kind: MessageKind, data: &[u8]) -> Event {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(96))]
+    #![proptest_config(ProptestConfig::with_cases(256))]
 
     /// Every parameter combination: messages (whole or in fragments) sent by either role
     /// arrive intact, with the input fed whole or split at arbitrary points.
