@@ -116,6 +116,8 @@ extern crate alloc;
 extern crate std;
 
 mod client;
+#[cfg(feature = "deflate")]
+mod deflate;
 mod error;
 mod head;
 #[cfg(feature = "http")]
@@ -129,6 +131,11 @@ use alloc::vec::Vec;
 pub use client::{
     ClientEvent, ClientHandshake, ClientRequest, ClientState, ClientUpgraded, Offer, ResponseHead,
     parse_response,
+};
+#[cfg(feature = "deflate")]
+pub use deflate::{
+    ClientWindowBits, DeflateAgreement, DeflateError, DeflateOffer, DeflateParams, DeflatePolicy,
+    PERMESSAGE_DEFLATE,
 };
 pub use error::{Error, Misuse, RequestError, ResponseError};
 pub use head::{Extension, ExtensionParam, Header, Headers, Status, is_token};

@@ -1,6 +1,7 @@
 //! Autobahn|Testsuite client testee. Reads `AUTOBAHN_URL` (default `ws://127.0.0.1:9001`) and
 //! `AUTOBAHN_AGENT` (default `stompbox-ws`); runs every case of the fuzzing server, echoing
 //! every message, then asks it to write the reports. The handshake is stompbox-upgrade's.
+//! With env `STOMPBOX_DEFLATE=1` (and `--features deflate`) it offers permessage-deflate.
 
 mod common;
 
@@ -14,7 +15,14 @@ use stompbox_ws::{Connection, GetrandomMask};
 fn session(host_port: &str, path: &str, echo: bool) -> io::Result<common::Outcome> {
     let mut stream = TcpStream::connect(host_port)?;
     stream.set_nodelay(true)?;
-    let request = ClientRequest::new(host_port, path);
+    #[cfg(feature = "deflate")]
+    let offer = stompbox_upgrade::DeflateOffer::default();
+    #[cfg_attr(not(feature = "deflate"), allow(unused_mut))]
+    let mut request = ClientRequest::new(host_port, path);
+    #[cfg(feature = "deflate")]
+    if common::deflate_wanted() {
+        request = request.extension(offer.extension());
+    }
     let mut hs = ClientHandshake::with_random_nonce(&request, Limits::default())
         .map_err(|e| io::Error::other(e.to_string()))?;
     while let Some(out) = hs.poll_transmit_vec() {
@@ -32,11 +40,27 @@ fn session(host_port: &str, path: &str, echo: bool) -> io::Result<common::Outcom
             break up;
         }
     };
-    let mut conn = Connection::client(common::autobahn_config(), GetrandomMask::new());
+    #[cfg_attr(not(feature = "deflate"), allow(unused_mut))]
+    let mut config = common::autobahn_config();
+    #[cfg(feature = "deflate")]
+    if common::deflate_wanted() {
+        // RFC 7692 section 7.2.2: an answer that does not fit the offer fails the connection.
+        match offer.check_response(&upgraded.negotiated.extensions) {
+            Ok(Some(params)) => config = config.deflate(Some(common::deflate_config(params))),
+            Ok(None) => {}
+            Err(e) => return Err(io::Error::other(format!("permessage-deflate answer: {e}"))),
+        }
+    }
+    let mut conn = Connection::client(config, GetrandomMask::new());
     common::echo_loop(&mut stream, &mut conn, &upgraded.leftover, echo)
 }
 
 fn main() -> io::Result<()> {
+    if common::deflate_wanted() && !cfg!(feature = "deflate") {
+        return Err(io::Error::other(
+            "STOMPBOX_DEFLATE needs --features deflate",
+        ));
+    }
     let url = std::env::var("AUTOBAHN_URL").unwrap_or_else(|_| "ws://127.0.0.1:9001".into());
     let agent = std::env::var("AUTOBAHN_AGENT").unwrap_or_else(|_| "stompbox-ws".into());
     let host_port = url

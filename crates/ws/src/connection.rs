@@ -66,6 +66,10 @@ pub struct Config {
     /// wait for the end of the close handshake before giving up (default 10 000). See
     /// [`Connection::poll_timeout`].
     pub close_timeout_ms: u64,
+    /// permessage-deflate (RFC 7692) as negotiated in the handshake (default `None`: off).
+    /// With it, RSV1 marks compressed messages; see [`crate::DeflateConfig`].
+    #[cfg(feature = "deflate")]
+    pub deflate: Option<crate::DeflateConfig>,
 }
 
 impl Default for Config {
@@ -78,6 +82,8 @@ impl Default for Config {
             auto_pong: true,
             streaming: false,
             close_timeout_ms: 10_000,
+            #[cfg(feature = "deflate")]
+            deflate: None,
         }
     }
 }
@@ -117,6 +123,13 @@ impl Config {
     #[must_use]
     pub fn streaming(mut self, on: bool) -> Self {
         self.streaming = on;
+        self
+    }
+    /// Sets [`Config::deflate`].
+    #[cfg(feature = "deflate")]
+    #[must_use]
+    pub fn deflate(mut self, deflate: Option<crate::DeflateConfig>) -> Self {
+        self.deflate = deflate;
         self
     }
     /// Sets [`Config::close_timeout_ms`].
@@ -304,6 +317,9 @@ pub struct Connection {
     closed_emitted: bool,
     now: u64,
     close_deadline: Option<u64>,
+    /// The permessage-deflate transform, if negotiated.
+    #[cfg(feature = "deflate")]
+    deflate: Option<Box<crate::deflate::Codec>>,
 }
 
 impl fmt::Debug for Connection {
@@ -332,6 +348,15 @@ impl Connection {
     }
 
     fn new(role: Role, config: Config, masks: Option<Box<dyn MaskSource + Send>>) -> Self {
+        #[cfg(feature = "deflate")]
+        let deflate = config
+            .deflate
+            .as_ref()
+            .map(|d| crate::deflate::Codec::new(role, d));
+        #[cfg(feature = "deflate")]
+        let rsv_allowed = if deflate.is_some() { 0b100 } else { 0 };
+        #[cfg(not(feature = "deflate"))]
+        let rsv_allowed = 0;
         Self {
             role,
             config,
@@ -342,7 +367,7 @@ impl Connection {
             buf: BytesMut::new(),
             ctrl: BytesMut::new(),
             events: VecDeque::new(),
-            rsv_allowed: 0,
+            rsv_allowed,
             out: VecDeque::new(),
             staging: BytesMut::new(),
             pending: 0,
@@ -362,7 +387,20 @@ impl Connection {
             closed_emitted: false,
             now: 0,
             close_deadline: None,
+            #[cfg(feature = "deflate")]
+            deflate,
         }
+    }
+
+    /// Bytes of memory the permessage-deflate transform keeps for this connection (zlib's
+    /// compressor and inflater state for the negotiated windows, and the reused output
+    /// buffer); 0 without it.
+    pub fn deflate_memory(&self) -> usize {
+        #[cfg(feature = "deflate")]
+        if let Some(codec) = &self.deflate {
+            return codec.memory();
+        }
+        0
     }
 
     /// This connection's role.
@@ -756,8 +794,20 @@ impl Connection {
         if msg.kind == MessageKind::Text && !msg.compressed && msg.utf8_checked != self.buf.len() {
             return Err(ProtocolError::InvalidUtf8);
         }
-        // An extension (RFC 7692, feature `deflate`) transforms `compressed` payloads here.
         let data = self.buf.split().freeze();
+        #[cfg(feature = "deflate")]
+        let data = if msg.compressed {
+            let Some(codec) = self.deflate.as_mut() else {
+                return Err(ProtocolError::ReservedBits);
+            };
+            let data = codec.inflate(&data, self.config.max_message_size)?;
+            if msg.kind == MessageKind::Text && utf8_prefix(&data)? != data.len() {
+                return Err(ProtocolError::InvalidUtf8);
+            }
+            data
+        } else {
+            data
+        };
         let event = if self.config.streaming {
             Event::Fragment(Fragment {
                 kind: msg.kind,
@@ -978,6 +1028,10 @@ impl Connection {
     /// the type system check it).
     pub fn send(&mut self, kind: MessageKind, data: &[u8]) -> Result<(), SendError> {
         self.check_send_data()?;
+        #[cfg(feature = "deflate")]
+        if self.send_compressed(kind, data)? {
+            return Ok(());
+        }
         self.check_room(data.len())?;
         self.write_frame(true, data_opcode(kind), data);
         Ok(())
@@ -987,6 +1041,10 @@ impl Connection {
     /// copying them (they become their own `poll_transmit` segment).
     pub fn send_bytes(&mut self, kind: MessageKind, data: Bytes) -> Result<(), SendError> {
         self.check_send_data()?;
+        #[cfg(feature = "deflate")]
+        if self.send_compressed(kind, &data)? {
+            return Ok(());
+        }
         self.check_room(data.len())?;
         if self.role == Role::Server && data.len() >= ZERO_COPY_MIN {
             let (h, n) = FrameHeader::new(data_opcode(kind), data.len() as u64).to_bytes();
@@ -1018,10 +1076,50 @@ impl Connection {
             Some(k) if k == kind => OpCode::Continuation,
             Some(_) => return Err(SendError::KindMismatch),
         };
+        #[cfg(feature = "deflate")]
+        if self.deflate.is_some() {
+            self.check_room(crate::deflate::Codec::bound(data.len()))?;
+        }
+        #[cfg(feature = "deflate")]
+        if let Some(codec) = self.deflate.as_mut()
+            && let Some(payload) = codec.compress(data, fin, false)
+        {
+            self.write_frame_rsv(fin, opcode != OpCode::Continuation, opcode, &payload);
+            if let Some(codec) = self.deflate.as_mut() {
+                codec.recycle(payload);
+            }
+            self.sending = if fin { None } else { Some(kind) };
+            return Ok(());
+        }
         self.check_room(data.len())?;
         self.write_frame(fin, opcode, data);
         self.sending = if fin { None } else { Some(kind) };
         Ok(())
+    }
+
+    /// Sends a whole message compressed if permessage-deflate is on and the message is large
+    /// enough; `Ok(false)`: send it uncompressed.
+    #[cfg(feature = "deflate")]
+    fn send_compressed(&mut self, kind: MessageKind, data: &[u8]) -> Result<bool, SendError> {
+        let Some(codec) = self.deflate.as_mut() else {
+            return Ok(false);
+        };
+        if !codec.wants(data.len()) {
+            return Ok(false);
+        }
+        // Checked before compressing: a refused send must leave the shared context untouched.
+        self.check_room(crate::deflate::Codec::bound(data.len()))?;
+        let Some(codec) = self.deflate.as_mut() else {
+            return Ok(false);
+        };
+        let Some(payload) = codec.compress(data, true, true) else {
+            return Ok(false);
+        };
+        self.write_frame_rsv(true, true, data_opcode(kind), &payload);
+        if let Some(codec) = self.deflate.as_mut() {
+            codec.recycle(payload);
+        }
+        Ok(true)
     }
 
     /// Whether a fragmented message is being sent (started by `send_fragment`, not finished).
@@ -1137,10 +1235,15 @@ impl Connection {
 
     /// Encodes one frame into the output (masked for a client).
     fn write_frame(&mut self, fin: bool, opcode: OpCode, payload: &[u8]) {
+        self.write_frame_rsv(fin, false, opcode, payload);
+    }
+
+    /// Encodes one frame, with RSV1 as given (permessage-deflate's "compressed" bit).
+    fn write_frame_rsv(&mut self, fin: bool, rsv1: bool, opcode: OpCode, payload: &[u8]) {
         let mask = self.masks.as_mut().map(|m| m.mask_key());
         let header = FrameHeader {
             fin,
-            rsv1: false,
+            rsv1,
             rsv2: false,
             rsv3: false,
             opcode,

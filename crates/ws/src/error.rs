@@ -41,13 +41,17 @@ pub enum ProtocolError {
     MessageTooLarge,
     /// A message in more fragments than `Config::max_fragments`; close code 1009.
     TooManyFragments,
+    /// A compressed (RSV1) message whose payload is not a valid DEFLATE stream (RFC 7692
+    /// section 6.2); close code 1007. An inflated message over `Config::max_message_size`
+    /// is [`ProtocolError::MessageTooLarge`] (1009).
+    InvalidCompressedData,
 }
 
 impl ProtocolError {
     /// The close code this violation is answered with (1002, 1007 or 1009).
     pub const fn close_code(self) -> CloseCode {
         match self {
-            Self::InvalidUtf8 => CloseCode::INVALID_DATA,
+            Self::InvalidUtf8 | Self::InvalidCompressedData => CloseCode::INVALID_DATA,
             Self::FrameTooLarge | Self::MessageTooLarge | Self::TooManyFragments => {
                 CloseCode::TOO_BIG
             }
@@ -83,6 +87,7 @@ impl fmt::Display for ProtocolError {
             Self::FrameTooLarge => "frame larger than the configured limit",
             Self::MessageTooLarge => "message larger than the configured limit",
             Self::TooManyFragments => "message in more fragments than the configured limit",
+            Self::InvalidCompressedData => "compressed message is not a valid DEFLATE stream",
         };
         f.write_str(text)
     }

@@ -72,9 +72,10 @@
 //!   already queued; host misuse is a [`SendError`] that changes nothing.
 //! - Limits ([`Config`]) are checked against frame headers before any payload is buffered.
 //! - The close handshake is the table in [`State`]; [`Event::Closed`] is emitted once.
-//! - Extensions: RSV1 on the first frame of a message marks it for an extension
-//!   (permessage-deflate, feature `deflate`, later); it is a protocol error until one is
-//!   negotiated.
+//! - Extensions: RSV1 on the first frame of a message marks it compressed by
+//!   permessage-deflate (RFC 7692, feature `deflate`, [`Config::deflate`]); it is a protocol
+//!   error unless deflate was negotiated. See the `deflate` module docs on
+//!   [`DeflateConfig`] for the transform, its limits and [`Connection::deflate_memory`].
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -85,6 +86,8 @@ extern crate std;
 
 mod close;
 mod connection;
+#[cfg(feature = "deflate")]
+mod deflate;
 mod error;
 mod frame;
 mod mask;
@@ -93,6 +96,8 @@ pub use close::CloseCode;
 pub use connection::{
     CloseInfo, Config, Connection, Event, Fragment, Initiator, MaskSource, MessageKind, Role, State,
 };
+#[cfg(feature = "deflate")]
+pub use deflate::DeflateConfig;
 pub use error::{ProtocolError, SendError};
 pub use frame::{
     BufferTooSmall, FrameHeader, HeaderError, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode, Status,

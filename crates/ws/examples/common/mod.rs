@@ -18,6 +18,24 @@ pub(crate) fn autobahn_config() -> Config {
         .max_output_buffer(64 << 20)
 }
 
+/// Whether permessage-deflate is on: env `STOMPBOX_DEFLATE` set to anything but `0` (the
+/// examples must then be built with feature `deflate`).
+pub(crate) fn deflate_wanted() -> bool {
+    std::env::var("STOMPBOX_DEFLATE").is_ok_and(|v| v != "0")
+}
+
+/// The negotiated parameters as the connection's deflate config (level 6, messages of 32
+/// bytes and more compressed).
+#[cfg(feature = "deflate")]
+pub(crate) fn deflate_config(p: stompbox_upgrade::DeflateParams) -> stompbox_ws::DeflateConfig {
+    stompbox_ws::DeflateConfig::negotiated(
+        p.server_no_context_takeover,
+        p.client_no_context_takeover,
+        p.server_max_window_bits,
+        p.client_max_window_bits,
+    )
+}
+
 /// What the echo loop saw, for the client's control messages.
 #[derive(Debug, Default)]
 pub(crate) struct Outcome {
