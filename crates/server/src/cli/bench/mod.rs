@@ -674,9 +674,11 @@ pub(crate) fn run(args: &[String]) -> Result<(), CliError> {
     // 3. Drain: wait for the deliveries still in flight.
     shared.phase.store(DRAINING, Relaxed);
     let drain_started = Instant::now();
+    // Not drained before every worker has seen DRAINING: a worker that read RUNNING just
+    // before the switch may still publish a batch, whose deliveries the workers must read.
+    let workers = handles.len() as u64;
     while drain_started.elapsed() < Duration::from_millis(o.drain_ms) && plan.publishers > 0 {
-        let expected = shared.published.load(Relaxed) * plan.factor;
-        if shared.delivered.load(Relaxed) >= expected {
+        if shared.drained(workers, plan.factor) {
             break;
         }
         std::thread::sleep(Duration::from_millis(5));
@@ -771,6 +773,41 @@ mod tests {
 
     fn plan_of(a: &[&str]) -> Plan {
         plan(&parse(&args(a)).unwrap()).unwrap()
+    }
+
+    /// The lost-delivery race of the drain phase: the coordinator switched to DRAINING, saw
+    /// every delivery of what was counted so far and stopped the workers, while a worker that
+    /// had read RUNNING just before published one more batch (a whole burst of 256 at max
+    /// rate, one fan-out message at a fixed rate). Those deliveries were written by the server
+    /// (its `bytes_out`) but never read. Not drained until every worker has acknowledged.
+    #[test]
+    fn drained_waits_for_every_worker_to_stop_publishing() {
+        use std::sync::atomic::Ordering::SeqCst;
+        // (workers, acks, published, delivered, factor, drained)
+        let cases: &[(u64, u64, u64, u64, u64, bool)] = &[
+            // Deliveries caught up with the count, but one worker may still publish.
+            (2, 0, 402, 402 * 50, 50, false),
+            (2, 1, 402, 402 * 50, 50, false),
+            (2, 2, 402, 402 * 50, 50, true),
+            // The last message only half delivered (one thread's subscribers).
+            (2, 2, 403, 402 * 50 + 25, 50, false),
+            (2, 2, 403, 403 * 50, 50, true),
+            // Max-rate pairs: a late burst of 256 is counted before the ack.
+            (2, 2, 1024 + 256, 1024, 1, false),
+            (2, 2, 1024 + 256, 1024 + 256, 1, true),
+            (1, 1, 0, 0, 1, true),
+        ];
+        for &(workers, acks, published, delivered, factor, want) in cases {
+            let s = Shared::default();
+            s.drain_acks.store(acks, SeqCst);
+            s.published.store(published, SeqCst);
+            s.delivered.store(delivered, SeqCst);
+            assert_eq!(
+                s.drained(workers, factor),
+                want,
+                "workers {workers} acks {acks} published {published} delivered {delivered}"
+            );
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::io::{ErrorKind, Read, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -44,6 +44,26 @@ pub(crate) struct Shared {
     pub(crate) publishers_done: AtomicU64,
     /// When RUNNING began, µs since the epoch.
     pub(crate) run_start_us: AtomicU64,
+    /// Workers that have seen DRAINING (or STOPPING) at the top of their loop. A worker counts
+    /// itself only after every message it published is in `published`, and it publishes no
+    /// more after that; so once all workers are counted, `published` is final.
+    pub(crate) drain_acks: AtomicU64,
+}
+
+impl Shared {
+    /// Is the run drained: every worker has stopped publishing (see `drain_acks`) and every
+    /// expected delivery of what was published has arrived? Before all `workers` have
+    /// acknowledged DRAINING, `published` may still grow (a worker that read RUNNING just
+    /// before the switch publishes one more batch), so the answer is no even when the
+    /// deliveries have caught up with the count seen so far.
+    pub(crate) fn drained(&self, workers: u64, factor: u64) -> bool {
+        // Acquire (SeqCst) on the acks first: the workers' `published` adds are visible then.
+        if self.drain_acks.load(SeqCst) < workers {
+            return false;
+        }
+        let expected = self.published.load(SeqCst) * factor;
+        self.delivered.load(SeqCst) >= expected
+    }
 }
 
 /// What the workers need to know, the same for all.
@@ -169,10 +189,18 @@ impl Worker {
         let has_publishers = roles.iter().any(|r| matches!(r, Role::Publisher { .. }));
         let mut roles = roles.into_iter();
         let mut last_maintenance = 0u64;
+        let mut drain_acked = false;
         loop {
             let phase = self.shared.phase.load(Relaxed);
             if phase == STOPPING {
                 break;
+            }
+            if phase == DRAINING && !drain_acked {
+                // This iteration does not publish (only RUNNING does) and every earlier
+                // publish gets counted now: tell the coordinator `published` is final here.
+                self.flush_counters();
+                self.shared.drain_acks.fetch_add(1, SeqCst);
+                drain_acked = true;
             }
             while self.connecting < self.spec.max_connecting {
                 let Some(role) = roles.next() else { break };
