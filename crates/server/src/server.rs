@@ -36,6 +36,12 @@ const READ_CHUNK: usize = 64 * 1024;
 const READ_BUDGET: usize = 256 * 1024;
 /// How long a client whose session ended may take to read its last frames.
 const LINGER_MS: u64 = 2_000;
+/// Rounds of [`Server::settle`] per loop iteration, at most. Flushing can create more work
+/// (a paused client resumes and its input queues output for others and application events; a
+/// closed client's unacknowledged queue messages go to another subscriber): each round routes
+/// and flushes what the previous one created. What remains after the last round is kept on the
+/// dirty list, and the next poll does not sleep while it is not empty.
+const SETTLE_ROUNDS: usize = 8;
 
 /// Stops a running [`Server`] from another thread (or a signal handler of the host's own).
 #[derive(Debug, Clone)]
@@ -292,7 +298,7 @@ impl Server {
             if let Some(t) = self.stopping {
                 deadline = Some(deadline.map_or(t, |d| d.min(t)));
             }
-            let timeout = if self.read_again.is_empty() {
+            let timeout = if self.read_again.is_empty() && self.dirty.is_empty() {
                 deadline.map(|d| Duration::from_millis(d.saturating_sub(now)))
             } else {
                 Some(Duration::ZERO)
@@ -350,10 +356,7 @@ impl Server {
             }
             self.hub.handle_timeout(now);
             self.fire_timers(now);
-            self.pump_relay(now);
-            self.route_app_events();
-            self.pump_relay(now);
-            self.flush_dirty();
+            self.settle(now);
             if let Some(t) = next_stats
                 && now >= t
             {
@@ -644,20 +647,44 @@ impl Server {
         }
     }
 
-    fn flush_dirty(&mut self) {
-        // Sessions with broker output are dirty too.
-        for id in self.hub.ready_sessions() {
-            if let Some(&idx) = self.by_session.get(&id) {
-                self.mark_dirty(idx);
+    /// Brings the server to rest after input, timers or a shutdown: routes application events,
+    /// drives the relay, marks the sessions with broker output dirty and flushes the dirty
+    /// clients, again and again while a flush creates more of that work, for at most
+    /// [`SETTLE_ROUNDS`] rounds.
+    ///
+    /// Flushing creates work for other clients: a paused client resumes reading, and its input
+    /// can queue broker output for other sessions, application events and relay commands; a
+    /// closed client's unacknowledged queue messages are redelivered to other subscribers; a
+    /// drained broker queue unthrottles deliveries. Collecting the ready sessions only once, before
+    /// flushing, left that output waiting for the next wake-up, which never comes when no
+    /// timer is armed and no client sends anything.
+    fn settle(&mut self, now: u64) {
+        for _ in 0..SETTLE_ROUNDS {
+            self.collect_work(now);
+            if self.dirty.is_empty() {
+                return;
             }
-        }
-        while !self.dirty.is_empty() {
-            let dirty = std::mem::take(&mut self.dirty);
-            for idx in dirty {
+            for idx in std::mem::take(&mut self.dirty) {
                 if let Some(c) = self.clients.get_mut(idx).and_then(Option::as_mut) {
                     c.dirty = false;
                 }
                 self.flush(idx);
+            }
+        }
+        // Bounded, so one busy turn does not starve the others: what the last round created is
+        // now on the dirty list, and `run` polls without sleeping while the list is not empty.
+        self.collect_work(now);
+    }
+
+    /// Routes application events and drives the relay (whose replies and upstream input queue
+    /// broker output), then marks every session with broker output, or ended by the broker, dirty.
+    fn collect_work(&mut self, now: u64) {
+        self.pump_relay(now);
+        self.route_app_events();
+        self.pump_relay(now);
+        for id in self.hub.ready_sessions() {
+            if let Some(&idx) = self.by_session.get(&id) {
+                self.mark_dirty(idx);
             }
         }
     }
