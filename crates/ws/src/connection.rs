@@ -530,8 +530,9 @@ impl Connection {
     }
 
     /// Many small messages: finds the run of whole, plain small frames at the start of
-    /// `input`, copies that run into the receive buffer with one copy, then unmasks, validates
-    /// and splits each payload off in place. Returns the bytes used (0: not applicable).
+    /// `input`, copies it into the receive buffer unmasked (one fused pass per payload) and
+    /// validates each payload; `poll_event` splits the messages off lazily. Returns the bytes
+    /// used (0: not applicable).
     #[inline]
     fn small_frames_fast_path(&mut self, input: &[u8]) -> usize {
         /// Frames up to this payload size take this path; larger ones are copied one by one.
@@ -550,25 +551,30 @@ impl Connection {
         if end == 0 {
             return 0;
         }
-        self.buf.extend_from_slice(&input[..end]);
+        // The run is copied once: zero-filled room (a store-only pass), then per frame the
+        // header as is and the payload by a fused copy-and-unmask (one read pass fewer than a
+        // memcpy followed by an in-place unmask).
+        debug_assert!(self.buf.is_empty(), "no message in progress");
+        self.buf.clear();
+        self.buf.resize(end, 0);
         let mut at = 0;
-        while let Some((n, len, text)) = small_frame(&self.buf[at..], masked, limit) {
-            let payload = at + n..at + n + len;
-            if masked {
-                let key = [
-                    self.buf[at + n - 4],
-                    self.buf[at + n - 3],
-                    self.buf[at + n - 2],
-                    self.buf[at + n - 1],
-                ];
-                apply_mask(&mut self.buf[payload.clone()], key, 0);
+        while let Some((n, len, text)) = small_frame(&input[at..end], masked, limit) {
+            let (header, src) = input[at..at + n + len].split_at(n);
+            let (dst_header, dst) = self.buf[at..at + n + len].split_at_mut(n);
+            dst_header.copy_from_slice(header);
+            if let [.., k0, k1, k2, k3] = *header
+                && masked
+            {
+                copy_masked(dst, src, [k0, k1, k2, k3], 0);
+            } else {
+                dst.copy_from_slice(src);
             }
-            if text && utf8_prefix(&self.buf[payload.clone()]).ok() != Some(len) {
+            if text && utf8_prefix(dst).ok() != Some(len) {
                 // Not valid: leave this frame to the general path, which fails the
                 // connection at exactly this frame.
                 break;
             }
-            at = payload.end;
+            at += n + len;
         }
         if at > 0 {
             let run = self.buf.split_to(at);
@@ -936,6 +942,7 @@ impl Connection {
 
     /// Pops the next event, in wire order.
     #[must_use]
+    #[inline]
     pub fn poll_event(&mut self) -> Option<Event> {
         loop {
             match self.events.front_mut()? {

@@ -654,3 +654,77 @@ fn replies_to_events_before_a_close_go_out_before_our_close_frame() {
         );
     }
 }
+
+/// Runs of whole small frames in one read (the receive fast path: one fused copy-and-unmask,
+/// messages split off lazily by `poll_event`), both roles, 7- and 16-bit lengths: every
+/// message comes out in order, and a frame with invalid UTF-8 inside a run fails the
+/// connection at exactly that frame (1007) after the messages before it.
+#[test]
+fn section_5_6_runs_of_small_frames_in_one_read() {
+    let payloads: [(u8, Vec<u8>); 7] = [
+        (0x81, b"".to_vec()),
+        (0x82, vec![0xff, 0x00, 0x7f]),
+        (0x81, "κόσμε 🦀".as_bytes().to_vec()),
+        (0x81, "é".repeat(63).into_bytes()), // 126 bytes: 16-bit length
+        (0x82, (0..=255u8).cycle().take(300).collect()),
+        (0x81, "日本語".repeat(227).into_bytes()), // 4086 bytes
+        (0x82, vec![9; 125]),
+    ];
+    for server_role in [true, false] {
+        let frame = |b0: u8, p: &[u8]| {
+            if server_role {
+                cframe(b0, p)
+            } else {
+                sframe(b0, p)
+            }
+        };
+        let new = || if server_role { server() } else { client() };
+        let wire: Vec<u8> = payloads.iter().flat_map(|(b0, p)| frame(*b0, p)).collect();
+        let mut c = new();
+        c.handle_read(&wire).unwrap();
+        let expected: Vec<Event> = payloads
+            .iter()
+            .map(|(b0, p)| {
+                let data = Bytes::from(p.clone());
+                if *b0 == 0x81 {
+                    Event::Text(data)
+                } else {
+                    Event::Binary(data)
+                }
+            })
+            .collect();
+        assert_eq!(events(&mut c), expected, "server role: {server_role}");
+
+        for bad_at in 0..payloads.len() {
+            let mut wire = Vec::new();
+            for (i, (b0, p)) in payloads.iter().enumerate() {
+                if i == bad_at {
+                    wire.extend(frame(0x81, b"ok \xc3\x28 no"));
+                }
+                wire.extend(frame(*b0, p));
+            }
+            let mut c = new();
+            assert_eq!(
+                c.handle_read(&wire),
+                Err(ProtocolError::InvalidUtf8),
+                "bad frame at {bad_at}, server role: {server_role}"
+            );
+            let got = events(&mut c);
+            assert_eq!(got[..bad_at], expected[..bad_at], "bad frame at {bad_at}");
+            assert!(
+                matches!(got[bad_at..], [Event::Closed(_)]),
+                "then only Closed: {:?}",
+                &got[bad_at..]
+            );
+            let out = output(&mut c);
+            let frames = if server_role {
+                parse_server_frames(&out)
+            } else {
+                parse_client_frames(&out)
+            };
+            assert_eq!(frames.len(), 1, "one Close frame");
+            assert_eq!(frames[0].0, 0x88);
+            assert_eq!(frames[0].1[..2], 1007u16.to_be_bytes());
+        }
+    }
+}
