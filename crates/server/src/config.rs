@@ -157,7 +157,8 @@ pub struct Config {
     /// (`--no-deflate` or `deflate = false` turns it off). Default on.
     pub deflate: bool,
     /// With deflate: reset both compression contexts after every message
-    /// (`--deflate-no-context-takeover`), so that no LZ77 window outlives a message. Default off.
+    /// (`--deflate-no-context-takeover`), so that no LZ77 history outlives a message (zlib's
+    /// state stays allocated). Default off.
     pub deflate_no_context_takeover: bool,
 }
 
@@ -216,7 +217,7 @@ Listeners:
   --ws-echo PATH           also serve a WebSocket echo route (for Autobahn), e.g. /echo
   --no-deflate             never negotiate permessage-deflate        [on when offered]
   --deflate-no-context-takeover
-                           reset deflate contexts after each message (bounds memory)
+                           reset deflate contexts after each message (no history kept)
 Security and limits:
   --user NAME:PASSCODE     accept this login (repeatable); with no users any login is accepted
   --users-file FILE        one NAME:PASSCODE per line

@@ -79,9 +79,10 @@ pub struct ConnectionConfig {
     pub echo_max_message: usize,
     /// permessage-deflate (RFC 7692): the policy used to answer a client's offer, or `None`
     /// to never negotiate it. Default on, with [`DeflatePolicy::default`] (context takeover and
-    /// 15-bit windows both ways, about 400 KiB of zlib state per connection); set
-    /// `server_no_context_takeover` and `client_no_context_takeover` to bound that memory
-    /// (the contexts are then reset after every message).
+    /// 15-bit windows both ways). A connection that negotiates it keeps about 300 KiB of zlib
+    /// state ([`ServerConnection::deflate_memory`]); set `server_no_context_takeover` and
+    /// `client_no_context_takeover` so that no LZ77 history outlives a message (the zlib state
+    /// itself stays allocated; smaller `*_max_window_bits` shrink it).
     pub deflate: Option<DeflatePolicy>,
 }
 
