@@ -15,6 +15,15 @@ Sec-WebSocket-Protocol: v12.stomp\r\n\r\n";
 const ECHO: &[u8] = b"GET /echo HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
 Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
 
+/// The same upgrades with a browser's permessage-deflate offer, so that the inflating receive
+/// path and the compressing send path run behind the stacked connection too.
+const UPGRADE_DEFLATE: &[u8] = b"GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+Sec-WebSocket-Protocol: v12.stomp\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n";
+const ECHO_DEFLATE: &[u8] = b"GET /echo HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover\r\n\r\n";
+
 fuzz_target!(|data: &[u8]| {
     let Some((&mode, rest)) = data.split_first() else {
         return;
@@ -32,7 +41,7 @@ fuzz_target!(|data: &[u8]| {
         },
         ..ConnectionConfig::default()
     });
-    let mut conn = match mode % 4 {
+    let mut conn = match mode % 6 {
         0 => ServerConnection::raw_stomp(&config),
         1 => {
             let mut c = ServerConnection::websocket(&config, 0);
@@ -44,7 +53,17 @@ fuzz_target!(|data: &[u8]| {
             c.handle_read(ECHO);
             c
         }
-        _ => ServerConnection::websocket(&config, 0),
+        3 => ServerConnection::websocket(&config, 0),
+        4 => {
+            let mut c = ServerConnection::websocket(&config, 0);
+            c.handle_read(UPGRADE_DEFLATE);
+            c
+        }
+        _ => {
+            let mut c = ServerConnection::websocket(&config, 0);
+            c.handle_read(ECHO_DEFLATE);
+            c
+        }
     };
     let mut now = 0u64;
     let mut sent_by_host = 0usize;

@@ -1,6 +1,8 @@
 // Headless Chromium (Debian's chromium, driven by playwright-core) against the demo page:
 // two pages chat; the message sent from one must appear in the other.
 // usage: node browser_test.mjs PORT SCREENSHOT_PATH
+// With env EXPECT_EXTENSIONS set, each page's WebSocket must have negotiated exactly that
+// `Sec-WebSocket-Extensions` answer prefix (e.g. permessage-deflate; "none" for no extension).
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -24,6 +26,14 @@ try {
   const b = await browser.newPage();
   const errors = [];
   for (const p of [a, b]) p.on('pageerror', (e) => errors.push(String(e)));
+  // Keep every WebSocket the page opens, to read its negotiated extensions (ws.extensions).
+  for (const p of [a, b]) await p.addInitScript(() => {
+    const Native = window.WebSocket;
+    window.__sockets = [];
+    window.WebSocket = class extends Native {
+      constructor(...args) { super(...args); window.__sockets.push(this); }
+    };
+  });
   await a.goto(base + '?nick=alice');
   await b.goto(base + '?nick=bob');
   for (const p of [a, b]) await p.waitForSelector('#status.on', { timeout: 15000 });
@@ -39,6 +49,16 @@ try {
   await b.click('#send');
   await a.waitForSelector('#messages li:has-text("and hello back from B")', { timeout: 10000 });
   console.log('[browser] ok: page A received the answer');
+  const want = process.env.EXPECT_EXTENSIONS;
+  for (const [name, p] of [['A', a], ['B', b]]) {
+    const exts = await p.evaluate(() => window.__sockets.filter((s) => s.readyState === 1).map((s) => s.extensions));
+    console.log(`[browser] page ${name} WebSocket extensions: ${JSON.stringify(exts)}`);
+    if (want !== undefined) {
+      const ok = exts.length > 0 && exts.every((e) => (want === 'none' ? e === '' : e.startsWith(want)));
+      if (!ok) throw new Error(`page ${name}: extensions ${JSON.stringify(exts)}, expected ${want}`);
+    }
+  }
+  if (want !== undefined) console.log(`[browser] ok: both pages negotiated ${want}`);
   // The live stats view refreshes every 2 s: wait until it shows the chat's deliveries.
   await b.waitForFunction(() => [...document.querySelectorAll('#stats tr')].some(
     (tr) => tr.cells[0].textContent === 'messages delivered' && parseInt(tr.cells[1].textContent, 10) >= 4), null, { timeout: 10000 });

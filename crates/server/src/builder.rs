@@ -138,6 +138,14 @@ impl ServerBuilder {
         if let Some(path) = &config.ws_echo {
             b = b.ws_echo(path.clone());
         }
+        b = b.deflate(config.deflate.then(|| {
+            let nct = config.deflate_no_context_takeover;
+            stompbox::upgrade::DeflatePolicy {
+                server_no_context_takeover: nct,
+                client_no_context_takeover: nct,
+                ..stompbox::upgrade::DeflatePolicy::default()
+            }
+        }));
         if !config.users.is_empty() {
             b = b.users(config.users.clone());
         }
@@ -198,6 +206,14 @@ impl ServerBuilder {
     #[must_use]
     pub fn ws_echo(mut self, path: impl Into<String>) -> Self {
         self.settings.connection.echo_path = Some(path.into());
+        self
+    }
+
+    /// The permessage-deflate (RFC 7692) policy for clients that offer it, or `None` to never
+    /// negotiate it. Default on ([`DeflatePolicy::default`](stompbox::upgrade::DeflatePolicy)).
+    #[must_use]
+    pub fn deflate(mut self, policy: Option<stompbox::upgrade::DeflatePolicy>) -> Self {
+        self.settings.connection.deflate = policy;
         self
     }
 

@@ -7,7 +7,8 @@
 //! quoted strings, integers, booleans or arrays of quoted strings. The keys are the long flag names
 //! with `-` written as `_` (`http`, `stomp`, `user`, `users_file`, `allow_origin`, `heartbeat_ms`,
 //! `max_connections`, `max_frame`, `max_message`, `max_output`, `log`,
-//! `stats_interval`, `shutdown_timeout_ms`, `handshake_timeout_ms`, `ws_echo`). Flags given on the command line override
+//! `stats_interval`, `shutdown_timeout_ms`, `handshake_timeout_ms`, `ws_echo`, `deflate`,
+//! `deflate_no_context_takeover`). Flags given on the command line override
 //! the file.
 //!
 //! The users file holds one `name:passcode` per line; blank lines and `#` comments are skipped.
@@ -152,6 +153,13 @@ pub struct Config {
     pub handshake_timeout_ms: u64,
     /// Relay broker destinations to an upstream STOMP broker (`--relay stomp://HOST:PORT`).
     pub relay: Option<crate::RelaySettings>,
+    /// Negotiate permessage-deflate (RFC 7692) with WebSocket clients that offer it
+    /// (`--no-deflate` or `deflate = false` turns it off). Default on.
+    pub deflate: bool,
+    /// With deflate: reset both compression contexts after every message
+    /// (`--deflate-no-context-takeover`), so that no LZ77 history outlives a message (zlib's
+    /// state stays allocated). Default off.
+    pub deflate_no_context_takeover: bool,
 }
 
 impl Default for Config {
@@ -172,6 +180,8 @@ impl Default for Config {
             ws_echo: None,
             handshake_timeout_ms: 10_000,
             relay: None,
+            deflate: true,
+            deflate_no_context_takeover: false,
         }
     }
 }
@@ -205,6 +215,9 @@ Listeners:
   --stomp ADDR             raw STOMP/TCP listener                    [127.0.0.1:61613]
   --no-http / --no-stomp   disable a listener
   --ws-echo PATH           also serve a WebSocket echo route (for Autobahn), e.g. /echo
+  --no-deflate             never negotiate permessage-deflate        [on when offered]
+  --deflate-no-context-takeover
+                           reset deflate contexts after each message (no history kept)
 Security and limits:
   --user NAME:PASSCODE     accept this login (repeatable); with no users any login is accepted
   --users-file FILE        one NAME:PASSCODE per line
@@ -262,6 +275,21 @@ where
                     });
                 }
                 settings.push((flag[5..].to_owned(), "off".to_owned()));
+            }
+            "--no-deflate" | "--deflate-no-context-takeover" => {
+                if let Some(v) = inline {
+                    return Err(ConfigError::BadValue {
+                        flag,
+                        value: v,
+                        expected: "no value",
+                    });
+                }
+                let (key, value) = if flag == "--no-deflate" {
+                    ("deflate", "false")
+                } else {
+                    ("deflate_no_context_takeover", "true")
+                };
+                settings.push((key.to_owned(), value.to_owned()));
             }
             f if f.starts_with("--") && KEYS.contains(&key_of(f).as_str()) => {
                 let value = if let Some(v) = inline {
@@ -336,6 +364,8 @@ const KEYS: &[&str] = &[
     "relay_prefix",
     "relay_credentials",
     "relay_heartbeat",
+    "deflate",
+    "deflate_no_context_takeover",
 ];
 
 fn key_of(flag: &str) -> String {
@@ -437,6 +467,10 @@ impl ConfigBuilder {
                 "shutdown_timeout_ms" => c.shutdown_timeout_ms = parse_num(key, v)?,
                 "handshake_timeout_ms" => c.handshake_timeout_ms = parse_num(key, v)?,
                 "ws_echo" => c.ws_echo = Some(v.clone()),
+                "deflate" => c.deflate = parse_bool(key, v)?,
+                "deflate_no_context_takeover" => {
+                    c.deflate_no_context_takeover = parse_bool(key, v)?;
+                }
                 _ => {}
             }
         }
@@ -478,6 +512,7 @@ fn validate_scalar(key: &str, v: &str) -> Result<(), ConfigError> {
             }
             Ok(())
         }
+        "deflate" | "deflate_no_context_takeover" => parse_bool(key, v).map(drop),
         "ws_echo" => {
             if v.starts_with('/') && v != "/" && v != "/ws" && v != "/stats" {
                 Ok(())
@@ -502,6 +537,18 @@ fn parse_listener(key: &str, v: &str) -> Result<Option<SocketAddr>, ConfigError>
         value: v.to_owned(),
         expected: "IP:PORT (e.g. 127.0.0.1:8080) or off",
     })
+}
+
+fn parse_bool(key: &str, v: &str) -> Result<bool, ConfigError> {
+    match v {
+        "true" | "on" => Ok(true),
+        "false" | "off" => Ok(false),
+        _ => Err(ConfigError::BadValue {
+            flag: flag_of(key),
+            value: v.to_owned(),
+            expected: "true or false",
+        }),
+    }
 }
 
 fn parse_num<T: std::str::FromStr>(key: &str, v: &str) -> Result<T, ConfigError> {
@@ -728,6 +775,36 @@ mod tests {
             let err = run(args).unwrap_err().to_string();
             assert!(err.contains(want), "{args:?}: {err:?} lacks {want:?}");
             assert!(!err.contains('\n'), "{args:?}: multi-line error {err:?}");
+        }
+    }
+
+    #[test]
+    fn deflate_flags_and_keys() {
+        let cases: &[(&[&str], &str, bool, bool)] = &[
+            (&[], "", true, false),
+            (&["--no-deflate"], "", false, false),
+            (&["--deflate-no-context-takeover"], "", true, true),
+            (&[], "deflate = false\n", false, false),
+            (&[], "deflate_no_context_takeover = true\n", true, true),
+            (&["--deflate=true"], "deflate = false\n", true, false),
+        ];
+        for (i, (args, file, on, nct)) in cases.iter().enumerate() {
+            let p = temp_file(&format!("deflate{i}.toml"), file);
+            let mut all = vec!["--config", p.to_str().unwrap()];
+            all.extend_from_slice(args);
+            let c = run(&all).unwrap();
+            assert_eq!(
+                (c.deflate, c.deflate_no_context_takeover),
+                (*on, *nct),
+                "{args:?} {file:?}"
+            );
+        }
+        for (args, want) in [
+            (&["--no-deflate=1"][..], "expected no value"),
+            (&["--deflate", "maybe"][..], "expected true or false"),
+        ] {
+            let err = run(args).unwrap_err().to_string();
+            assert!(err.contains(want), "{args:?}: {err}");
         }
     }
 

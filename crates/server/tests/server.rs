@@ -104,6 +104,19 @@ impl Client {
         Self::with(addr, conn)
     }
 
+    fn websocket_deflate(addr: SocketAddr, config: ClientConfig) -> Self {
+        let offer = stompbox::upgrade::DeflateOffer::default();
+        let conn = ClientConnection::websocket_with_deflate(
+            "localhost",
+            "/ws",
+            [6; 16],
+            || [7, 7, 7, 7],
+            config,
+            Some(offer),
+        );
+        Self::with(addr, conn)
+    }
+
     fn tcp(addr: SocketAddr, config: ClientConfig) -> Self {
         Self::with(addr, ClientConnection::raw_stomp(config))
     }
@@ -311,6 +324,68 @@ fn websocket_stomp_with_demo_handlers() {
     b.frame(Command::Send, &[("destination", "/app/echo")], b"mine");
     let m = b.message("b echo", |_| true);
     assert_eq!(&m.body()[..], b"mine");
+}
+
+// RFC 7692 over real sockets: deflate is on by default, `--deflate-no-context-takeover` makes
+// the server ask for reset contexts, `--no-deflate` declines; chat works in every case.
+#[test]
+fn permessage_deflate_is_negotiated_per_server_policy_and_chat_works() {
+    use stompbox::upgrade::{DeflateParams, DeflatePolicy};
+    let bounded = DeflatePolicy {
+        server_no_context_takeover: true,
+        client_no_context_takeover: true,
+        ..DeflatePolicy::default()
+    };
+    let params = |nct| DeflateParams {
+        server_no_context_takeover: nct,
+        client_no_context_takeover: nct,
+        server_max_window_bits: 15,
+        client_max_window_bits: 15,
+    };
+    let cases = [
+        (None::<Option<DeflatePolicy>>, Some(params(false))),
+        (Some(Some(bounded)), Some(params(true))),
+        (Some(None), None),
+    ];
+    for (policy, want) in cases {
+        let mut builder = ServerBuilder::new().handler("/app/chat", stompbox_server::chat_handler);
+        if let Some(p) = policy {
+            builder = builder.deflate(p);
+        }
+        let s = Running::start(builder);
+        let mut a = Client::websocket_deflate(s.http, config(Some("alice"), None));
+        let mut b = Client::websocket_deflate(s.http, config(Some("bob"), None));
+        for c in [&mut a, &mut b] {
+            c.connected();
+            assert_eq!(c.conn.deflate(), want, "{policy:?}");
+            c.frame(
+                Command::Subscribe,
+                &[
+                    ("id", "c"),
+                    ("destination", "/topic/chat"),
+                    ("receipt", "r"),
+                ],
+                b"",
+            );
+            c.receipt("r");
+        }
+        let body = "compressible chat text, ".repeat(200);
+        a.frame(
+            Command::Send,
+            &[("destination", "/app/chat")],
+            body.as_bytes(),
+        );
+        b.frame(Command::Send, &[("destination", "/app/chat")], b"short");
+        for c in [&mut a, &mut b] {
+            // The two senders race: take both messages in either order.
+            let mut got: Vec<Vec<u8>> = (0..2)
+                .map(|_| c.message("chat", |_| true).body().to_vec())
+                .collect();
+            got.sort_by_key(Vec::len);
+            assert_eq!(got, vec![b"short".to_vec(), body.as_bytes().to_vec()]);
+        }
+        s.stop().unwrap();
+    }
 }
 
 #[test]

@@ -6,7 +6,10 @@ use std::fmt;
 
 use bytes::{Bytes, BytesMut};
 use stompbox_stomp::client::{ClientConfig, ClientEvent as StompEvent, ClientSession};
-use stompbox_upgrade::{ClientEvent as HsEvent, ClientHandshake, ClientRequest, ClientState};
+use stompbox_upgrade::{
+    ClientEvent as HsEvent, ClientHandshake, ClientRequest, ClientState, DeflateOffer,
+    DeflateParams,
+};
 use stompbox_ws::{
     CloseCode, Connection as WsConnection, Event as WsEvent, MaskSource, MessageKind,
 };
@@ -81,6 +84,8 @@ pub struct ClientConnection {
     out: VecDeque<Bytes>,
     events: VecDeque<ClientEvent>,
     ws_config: stompbox_ws::Config,
+    deflate_offer: Option<DeflateOffer>,
+    deflate: Option<DeflateParams>,
     failed: bool,
     scratch: BytesMut,
 }
@@ -106,8 +111,26 @@ impl ClientConnection {
         masks: impl MaskSource + Send + 'static,
         config: ClientConfig,
     ) -> Self {
-        let request = ClientRequest::new(host, path).protocols(&STOMP_SUBPROTOCOLS);
+        Self::websocket_with_deflate(host, path, nonce, masks, config, None)
+    }
+
+    /// Like [`websocket`](Self::websocket), also offering permessage-deflate (RFC 7692) when
+    /// `deflate` is given. If the server accepts, messages are compressed both ways (see
+    /// [`deflate`](Self::deflate)); an answer that breaks the offer fails the handshake.
+    pub fn websocket_with_deflate(
+        host: &str,
+        path: &str,
+        nonce: [u8; 16],
+        masks: impl MaskSource + Send + 'static,
+        config: ClientConfig,
+        deflate: Option<DeflateOffer>,
+    ) -> Self {
+        let mut request = ClientRequest::new(host, path).protocols(&STOMP_SUBPROTOCOLS);
+        if let Some(offer) = &deflate {
+            request = request.extension(offer.extension());
+        }
         let mut c = Self::with_layer(Layer::Done, config);
+        c.deflate_offer = deflate;
         match ClientHandshake::new(&request, nonce, stompbox_upgrade::Limits::default()) {
             Ok(hs) => c.layer = Layer::Handshake(Box::new(hs), Box::new(masks)),
             Err(e) => c.fail(ClientError::Handshake(format!(
@@ -129,9 +152,16 @@ impl ClientConnection {
             out: VecDeque::new(),
             events: VecDeque::new(),
             ws_config: stompbox_ws::Config::default(),
+            deflate_offer: None,
+            deflate: None,
             failed: false,
             scratch: BytesMut::new(),
         }
+    }
+
+    /// The permessage-deflate parameters the server accepted, if any (known once open).
+    pub fn deflate(&self) -> Option<DeflateParams> {
+        self.deflate
     }
 
     /// Replaces the WebSocket limits (before the connection opens).
@@ -187,7 +217,28 @@ impl ClientConnection {
                         return;
                     };
                     let mut masks = masks;
-                    let ws = WsConnection::client(self.ws_config.clone(), move || masks.mask_key());
+                    let mut ws_config = self.ws_config.clone();
+                    if let Some(offer) = &self.deflate_offer {
+                        match offer.check_response(&up.negotiated.extensions) {
+                            Ok(params) => self.deflate = params,
+                            Err(e) => {
+                                self.fail(ClientError::Handshake(format!(
+                                    "bad permessage-deflate answer: {e}"
+                                )));
+                                return;
+                            }
+                        }
+                    }
+                    if let Some(p) = self.deflate {
+                        ws_config =
+                            ws_config.deflate(Some(stompbox_ws::DeflateConfig::negotiated(
+                                p.server_no_context_takeover,
+                                p.client_no_context_takeover,
+                                p.server_max_window_bits,
+                                p.client_max_window_bits,
+                            )));
+                    }
+                    let ws = WsConnection::client(ws_config, move || masks.mask_key());
                     self.layer = Layer::WebSocket(Box::new(ws));
                     self.events.push_back(ClientEvent::Open {
                         subprotocol: up.negotiated.protocol.clone(),

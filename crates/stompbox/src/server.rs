@@ -5,7 +5,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use stompbox_upgrade::{Accept, ServerEvent as HsEvent, ServerHandshake};
+use stompbox_upgrade::{
+    Accept, DeflateParams, DeflatePolicy, ServerEvent as HsEvent, ServerHandshake,
+};
 use stompbox_ws::{CloseCode, Connection as WsConnection, Event as WsEvent, MessageKind};
 
 use crate::HttpRequest;
@@ -75,6 +77,13 @@ pub struct ConnectionConfig {
     /// Limits of the echo route: message and frame size (Autobahn 9.x sends 16 MiB). Default
     /// 16 MiB + 1 KiB.
     pub echo_max_message: usize,
+    /// permessage-deflate (RFC 7692): the policy used to answer a client's offer, or `None`
+    /// to never negotiate it. Default on, with [`DeflatePolicy::default`] (context takeover and
+    /// 15-bit windows both ways). A connection that negotiates it keeps about 300 KiB of zlib
+    /// state ([`ServerConnection::deflate_memory`]); set `server_no_context_takeover` and
+    /// `client_no_context_takeover` so that no LZ77 history outlives a message (the zlib state
+    /// itself stays allocated; smaller `*_max_window_bits` shrink it).
+    pub deflate: Option<DeflatePolicy>,
 }
 
 impl Default for ConnectionConfig {
@@ -89,13 +98,27 @@ impl Default for ConnectionConfig {
             upgrade: stompbox_upgrade::Limits::default(),
             close_timeout_ms: 2_000,
             echo_max_message: (16 << 20) + 1024,
+            deflate: Some(DeflatePolicy::default()),
         }
     }
 }
 
 impl ConnectionConfig {
-    fn ws_config(&self, route: &Route) -> stompbox_ws::Config {
-        let c = stompbox_ws::Config::default().close_timeout_ms(self.close_timeout_ms);
+    fn ws_config(
+        &self,
+        route: &Route,
+        deflate: Option<stompbox_upgrade::DeflateParams>,
+    ) -> stompbox_ws::Config {
+        let c = stompbox_ws::Config::default()
+            .close_timeout_ms(self.close_timeout_ms)
+            .deflate(deflate.map(|p| {
+                stompbox_ws::DeflateConfig::negotiated(
+                    p.server_no_context_takeover,
+                    p.client_no_context_takeover,
+                    p.server_max_window_bits,
+                    p.client_max_window_bits,
+                )
+            }));
         match route {
             // Streaming: STOMP is a byte stream, so pieces of a message go to the STOMP parser
             // as they arrive; no whole message is buffered here, and the broker's smaller
@@ -170,6 +193,7 @@ pub struct ServerConnection {
     finished: bool,
     open: bool,
     scratch: BytesMut,
+    deflate: Option<DeflateParams>,
 }
 
 impl fmt::Debug for ServerConnection {
@@ -198,6 +222,21 @@ impl ServerConnection {
         Self::with_layer(config, Transport::WebSocket, Layer::Handshake(Box::new(hs)))
     }
 
+    /// The permessage-deflate parameters negotiated in the handshake, if the client offered
+    /// the extension and [`ConnectionConfig::deflate`] accepted it.
+    pub fn deflate(&self) -> Option<DeflateParams> {
+        self.deflate
+    }
+
+    /// Bytes of zlib state the permessage-deflate transform keeps for this connection (0
+    /// without deflate).
+    pub fn deflate_memory(&self) -> usize {
+        match &self.layer {
+            Layer::WebSocket(ws, _) => ws.deflate_memory(),
+            _ => 0,
+        }
+    }
+
     /// A connection accepted on a raw STOMP/TCP listener.
     pub fn raw_stomp(config: &Arc<ConnectionConfig>) -> Self {
         let mut c = Self::with_layer(config, Transport::RawStomp, Layer::Raw);
@@ -216,6 +255,7 @@ impl ServerConnection {
             finished: false,
             open: false,
             scratch: BytesMut::new(),
+            deflate: None,
         }
     }
 
@@ -541,13 +581,26 @@ impl ServerConnection {
                     }
                     Route::Echo => (None, Route::Echo),
                 };
-                match hs.accept(&req, Accept::new().protocol(protocol)) {
+                let mut accept = Accept::new().protocol(protocol);
+                // permessage-deflate when the client offers it and the policy allows; an
+                // offer we cannot accept is simply not answered (RFC 7692 section 5).
+                let agreed = self
+                    .config
+                    .deflate
+                    .as_ref()
+                    .and_then(|policy| req.negotiate_deflate(policy));
+                let params = agreed.as_ref().map(|a| a.params);
+                if let Some(a) = agreed {
+                    accept = accept.extension(a.response);
+                }
+                match hs.accept(&req, accept) {
                     Ok(up) => {
                         let handshake_out = hs.poll_transmit_vec();
                         if let Some(v) = handshake_out {
                             self.push_out(Bytes::from(v));
                         }
-                        let ws = WsConnection::server(self.config.ws_config(&route));
+                        let ws = WsConnection::server(self.config.ws_config(&route, params));
+                        self.deflate = params;
                         self.layer = Layer::WebSocket(Box::new(ws), route.clone());
                         self.open = true;
                         self.events.push_back(ServerEvent::Open(route));

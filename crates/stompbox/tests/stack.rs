@@ -10,6 +10,7 @@ use stompbox::stomp::client::{
     ClientConfig, ClientEvent as StompEvent, MessageEvent, SendOptions, SubscribeOptions,
 };
 use stompbox::stomp::{HeartBeat, Version};
+use stompbox::upgrade::{DeflateOffer, DeflateParams, DeflatePolicy};
 use stompbox::ws::{CloseCode, Connection as WsConnection, Event as WsEvent, MessageKind};
 use stompbox::{
     Broker, ClientConnection, ClientEvent, ConnectionConfig, Route, ServerConnection, ServerEvent,
@@ -426,6 +427,8 @@ proptest! {
 
 /// Drives a client and the server side (with a broker) until quiet.
 struct Pair {
+    /// Bytes on the wire, client to server and server to client.
+    wire: (usize, usize),
     broker: Broker,
     clients: Vec<(
         ClientConnection,
@@ -436,13 +439,17 @@ struct Pair {
 
 impl Pair {
     fn new(n: usize) -> Self {
-        let cfg = config();
+        Self::with_deflate(n, &config(), None)
+    }
+
+    /// `n` clients, each offering `offer` (permessage-deflate) to servers configured by `cfg`.
+    fn with_deflate(n: usize, cfg: &Arc<ConnectionConfig>, offer: Option<DeflateOffer>) -> Self {
         let clients = (0..n)
             .map(|i| {
                 let mut nonce = [0u8; 16];
                 nonce[0] = i as u8;
                 (
-                    ClientConnection::websocket(
+                    ClientConnection::websocket_with_deflate(
                         "localhost",
                         "/ws",
                         nonce,
@@ -451,13 +458,15 @@ impl Pair {
                             login: Some(format!("user{i}")),
                             ..ClientConfig::default()
                         },
+                        offer,
                     ),
-                    ServerConnection::websocket(&cfg, 0),
+                    ServerConnection::websocket(cfg, 0),
                     None,
                 )
             })
             .collect();
         Self {
+            wire: (0, 0),
             broker: Broker::new(broker::Config::default()),
             clients,
         }
@@ -468,6 +477,7 @@ impl Pair {
         for _ in 0..20 {
             for (client, server, session) in &mut self.clients {
                 while let Some(b) = client.poll_transmit() {
+                    self.wire.0 += b.len();
                     server.handle_read(&b);
                 }
                 while let Some(e) = server.poll_event() {
@@ -498,6 +508,7 @@ impl Pair {
             }
             for (i, (client, server, _)) in self.clients.iter_mut().enumerate() {
                 while let Some(b) = server.poll_transmit() {
+                    self.wire.1 += b.len();
                     client.handle_read(&b);
                 }
                 got[i].extend(std::iter::from_fn(|| client.poll_event()));
@@ -626,4 +637,148 @@ fn raw_client_connects_and_heartbeats_on_time() {
     let due = client.poll_timeout().unwrap();
     client.handle_timeout(due);
     assert_eq!(client.poll_transmit().as_deref(), Some(&b"\n"[..]));
+}
+
+// RFC 7692 section 7: a client offering permessage-deflate gets it (per the server's policy),
+// and STOMP messages flow compressed both ways; without an offer or with deflate off, plain.
+#[test]
+fn permessage_deflate_is_negotiated_and_stomp_flows_compressed_both_ways() {
+    let bounded = DeflatePolicy {
+        server_no_context_takeover: true,
+        client_no_context_takeover: true,
+        ..DeflatePolicy::default()
+    };
+    let both = |nct: bool| DeflateParams {
+        server_no_context_takeover: nct,
+        client_no_context_takeover: nct,
+        server_max_window_bits: 15,
+        client_max_window_bits: 15,
+    };
+    let browser = Some(DeflateOffer::default());
+    let cases: &[(
+        Option<DeflatePolicy>,
+        Option<DeflateOffer>,
+        Option<DeflateParams>,
+    )] = &[
+        (Some(DeflatePolicy::default()), browser, Some(both(false))),
+        (Some(bounded), browser, Some(both(true))),
+        (None, browser, None),
+        (Some(DeflatePolicy::default()), None, None),
+    ];
+    // STOMP bodies are small repetitive text: 4 KiB of it compresses far below its size.
+    let body = "{\"user\":\"alice\",\"text\":\"hello, world\"} ".repeat(100);
+    for (policy, offer, want) in cases {
+        let cfg = Arc::new(ConnectionConfig {
+            deflate: *policy,
+            ..ConnectionConfig::default()
+        });
+        let mut pair = Pair::with_deflate(2, &cfg, *offer);
+        let got = pair.run();
+        for (i, (client, server, _)) in pair.clients.iter().enumerate() {
+            assert_eq!(server.deflate(), *want, "{policy:?} {offer:?}");
+            assert_eq!(client.deflate(), *want, "{policy:?} {offer:?}");
+            assert_eq!(server.deflate_memory() > 0, want.is_some());
+            assert!(
+                got[i]
+                    .iter()
+                    .any(|e| matches!(e, ClientEvent::Stomp(StompEvent::Connected { .. }))),
+                "{:?}",
+                got[i]
+            );
+        }
+        for c in 0..2 {
+            let sub = SubscribeOptions {
+                receipt: Some("sub"),
+                ..SubscribeOptions::default()
+            };
+            pair.clients[c]
+                .0
+                .session()
+                .subscribe("/topic/chat", &sub)
+                .unwrap();
+        }
+        pair.run();
+        let opts = SendOptions {
+            content_type: Some("application/json"),
+            ..SendOptions::default()
+        };
+        // Both ways: client 0 sends, both receive; then client 1 sends, both receive.
+        for sender in 0..2 {
+            let before = pair.wire;
+            for _ in 0..3 {
+                pair.clients[sender]
+                    .0
+                    .session()
+                    .send("/topic/chat", body.clone(), &opts)
+                    .unwrap();
+            }
+            let got = pair.run();
+            for g in &got {
+                let msgs = messages(g);
+                assert_eq!(msgs.len(), 3, "{policy:?} {offer:?}: {g:?}");
+                assert!(msgs.iter().all(|m| m.body()[..] == *body.as_bytes()));
+            }
+            let up = pair.wire.0 - before.0;
+            let down = pair.wire.1 - before.1;
+            if want.is_some() {
+                assert!(
+                    up < body.len(),
+                    "{policy:?}: {up} bytes up for 3 x {}",
+                    body.len()
+                );
+                assert!(down < 2 * body.len(), "{policy:?}: {down} bytes down");
+            } else {
+                assert!(up > 3 * body.len(), "{policy:?} {offer:?}: {up} bytes up");
+                assert!(
+                    down > 6 * body.len(),
+                    "{policy:?} {offer:?}: {down} bytes down"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn server_answers_the_deflate_offer_in_the_101() {
+    let mut c = ServerConnection::websocket(&config(), 0);
+    c.handle_read(
+        upgrade_request(
+            "/ws",
+            "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n",
+        )
+        .as_bytes(),
+    );
+    assert!(matches!(events(&mut c)[..], [ServerEvent::Open(_)]));
+    let (head, _) = split_response(&drain_out(&mut c));
+    assert!(
+        head.contains("Sec-WebSocket-Extensions: permessage-deflate"),
+        "{head}"
+    );
+    // A frame with RSV1 is now a compressed message, not a protocol error.
+    let mut ws = WsConnection::client(
+        stompbox::ws::Config::default().deflate(Some(stompbox::ws::DeflateConfig::default())),
+        || [1, 2, 3, 4],
+    );
+    ws.send(
+        MessageKind::Text,
+        "SEND\ndestination:/topic/a\n\nxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\0"
+            .as_bytes(),
+    )
+    .unwrap();
+    let frame: Vec<u8> = std::iter::from_fn(|| ws.poll_transmit())
+        .flatten()
+        .collect();
+    assert_ne!(frame[0] & 0x40, 0, "RSV1 set on the compressed frame");
+    c.handle_read(&frame);
+    let got: Vec<u8> = events(&mut c)
+        .into_iter()
+        .flat_map(|e| match e {
+            ServerEvent::Stomp(b) => b.to_vec(),
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    assert!(
+        got.starts_with(b"SEND\ndestination:/topic/a\n\nxxx"),
+        "{got:?}"
+    );
 }
