@@ -7,60 +7,16 @@
 )]
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
+use stompbox_server::ServerBuilder;
 use stompbox_server::config::User;
-use stompbox_server::{ServerBuilder, ShutdownHandle};
 
 const BIN: &str = env!("CARGO_BIN_EXE_stompbox");
 
-struct Running {
-    http: SocketAddr,
-    stomp: SocketAddr,
-    stop: ShutdownHandle,
-    thread: Option<JoinHandle<std::io::Result<()>>>,
-}
-
-impl Running {
-    fn start(builder: ServerBuilder) -> Self {
-        let server = builder
-            .http("127.0.0.1:0".parse().unwrap())
-            .stomp("127.0.0.1:0".parse().unwrap())
-            .handle_signals(false)
-            .stats_interval_ms(None)
-            .build()
-            .unwrap();
-        let (http, stomp) = (server.http_addr().unwrap(), server.stomp_addr().unwrap());
-        let stop = server.shutdown_handle();
-        let thread = Some(std::thread::spawn(move || server.run()));
-        Self {
-            http,
-            stomp,
-            stop,
-            thread,
-        }
-    }
-
-    fn ws(&self) -> String {
-        format!("ws://{}/ws", self.http)
-    }
-
-    fn tcp(&self) -> String {
-        format!("stomp://{}", self.stomp)
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(t) = self.thread.take() {
-            self.stop.shutdown();
-            let _ = t.join();
-        }
-    }
-}
+mod support;
+use support::Running;
 
 struct Output {
     code: i32,

@@ -5,63 +5,15 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command as Process, Stdio};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use stompbox::stomp::client::{ClientConfig, ClientEvent as StompEvent, MessageEvent};
 use stompbox::stomp::{Command, Frame, HeartBeat, Version};
 use stompbox::{ClientConnection, ClientEvent};
-use stompbox_server::{AppMessage, AuthDecision, Reply, ServerBuilder, ShutdownHandle};
+use stompbox_server::{AppMessage, AuthDecision, Reply, ServerBuilder};
 
-struct Running {
-    http: SocketAddr,
-    stomp: SocketAddr,
-    stop: ShutdownHandle,
-    thread: Option<JoinHandle<std::io::Result<()>>>,
-}
-
-impl Running {
-    fn start(builder: ServerBuilder) -> Self {
-        let server = builder
-            .http("127.0.0.1:0".parse().unwrap())
-            .stomp("127.0.0.1:0".parse().unwrap())
-            .handle_signals(false)
-            .stats_interval_ms(None)
-            .build()
-            .unwrap();
-        let (http, stomp) = (server.http_addr().unwrap(), server.stomp_addr().unwrap());
-        let stop = server.shutdown_handle();
-        let thread = Some(std::thread::spawn(move || server.run()));
-        Self {
-            http,
-            stomp,
-            stop,
-            thread,
-        }
-    }
-
-    fn demo() -> Self {
-        Self::start(
-            ServerBuilder::new()
-                .handler("/app/chat", stompbox_server::chat_handler)
-                .handler("/app/echo", stompbox_server::echo_handler),
-        )
-    }
-
-    fn stop(mut self) -> std::io::Result<()> {
-        self.stop.shutdown();
-        self.thread.take().unwrap().join().unwrap()
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(t) = self.thread.take() {
-            self.stop.shutdown();
-            let _ = t.join();
-        }
-    }
-}
+mod support;
+use support::Running;
 
 fn http(addr: SocketAddr, request: &str) -> (u16, String, Vec<u8>) {
     let mut s = TcpStream::connect(addr).unwrap();
