@@ -314,7 +314,7 @@ impl Parser {
         // The unfinished line so far: its first colon, colon count and whether it has a
         // byte that needs the slow path.
         let mut first_colon: Option<usize> = None;
-        let mut colons = 0u32;
+        let mut many_colons = false;
         let mut special = false;
         let mut complete = false;
         let mut missing_blank_line = false;
@@ -327,12 +327,14 @@ impl Parser {
             pos = end;
         }
         'blocks: while pos < end {
-            let mut padded = [0u8; 64];
+            let padded: [u8; 64];
             let block: &[u8; 64] = match buf.get(pos..pos + 64) {
-                Some(b) if pos + 64 <= end => b.try_into().unwrap_or(&padded),
+                Some(b) if pos + 64 <= end => b.try_into().unwrap_or(&[0; 64]),
                 _ => {
                     // The last, short block: zero padding matches no class.
-                    padded[..end - pos].copy_from_slice(&buf[pos..end]);
+                    let mut tail = [0u8; 64];
+                    tail[..end - pos].copy_from_slice(&buf[pos..end]);
+                    padded = tail;
                     &padded
                 }
             };
@@ -348,10 +350,13 @@ impl Parser {
                 eols &= eols - 1;
                 let upto = u64::MAX >> (63 - e);
                 let line_colons = colon_bits & upto;
-                if first_colon.is_none() && line_colons != 0 {
-                    first_colon = Some(pos + line_colons.trailing_zeros() as usize);
+                if line_colons != 0 {
+                    // A second colon: one seen in an earlier block, or two bits here.
+                    many_colons |= first_colon.is_some() || line_colons & (line_colons - 1) != 0;
+                    if first_colon.is_none() {
+                        first_colon = Some(pos + line_colons.trailing_zeros() as usize);
+                    }
                 }
-                colons += line_colons.count_ones();
                 special |= special_bits & upto != 0;
                 colon_bits &= !upto;
                 special_bits &= !upto;
@@ -399,11 +404,11 @@ impl Parser {
                         end: content_end as u32,
                     });
                     self.head_special |= special;
-                    self.extra_colon |= colons > 1;
+                    self.extra_colon |= many_colons;
                 }
                 line_start = eol + 1;
                 first_colon = None;
-                colons = 0;
+                many_colons = false;
                 special = false;
                 if buf.get(line_start) == Some(&0) {
                     self.body_start = line_start;
@@ -412,10 +417,12 @@ impl Parser {
                     break 'blocks;
                 }
             }
-            if first_colon.is_none() && colon_bits != 0 {
-                first_colon = Some(pos + colon_bits.trailing_zeros() as usize);
+            if colon_bits != 0 {
+                many_colons |= first_colon.is_some() || colon_bits & (colon_bits - 1) != 0;
+                if first_colon.is_none() {
+                    first_colon = Some(pos + colon_bits.trailing_zeros() as usize);
+                }
             }
-            colons += colon_bits.count_ones();
             special |= special_bits != 0;
             pos += 64;
         }
@@ -519,19 +526,21 @@ fn check_cr(region: &[u8]) -> Result<(), ParseError> {
     Ok(())
 }
 
-/// Parses a decimal length (digits only, no sign, no spaces; saturates into an error).
+/// Parses a decimal length (digits only, no sign, no spaces). At most 19 digits, so the
+/// value always fits a u64 and the loop needs no overflow checks.
 fn parse_len(v: &[u8]) -> Option<usize> {
     if v.is_empty() || v.len() > 19 {
         return None;
     }
-    let mut n: usize = 0;
+    let mut n: u64 = 0;
     for &b in v {
-        if !b.is_ascii_digit() {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
             return None;
         }
-        n = n.checked_mul(10)?.checked_add(usize::from(b - b'0'))?;
+        n = n * 10 + u64::from(d);
     }
-    Some(n)
+    usize::try_from(n).ok()
 }
 
 /// Decodes escapes in every header name and value into a new buffer and re-points the spans.
