@@ -206,6 +206,15 @@ impl Spans {
     }
 
     #[inline]
+    pub(crate) fn get(&self, i: usize) -> Option<&Span> {
+        if i < INLINE {
+            self.inline[..self.len.min(INLINE)].get(i)
+        } else {
+            self.spill.get(i - INLINE)
+        }
+    }
+
+    #[inline]
     pub(crate) fn clear(&mut self) {
         self.len = 0;
         self.spill.clear();

@@ -92,7 +92,7 @@
 //! assert!(client.is_finished() && server.is_finished());
 //! ```
 #![no_std]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![deny(missing_docs)]
 
 extern crate alloc;
@@ -105,6 +105,7 @@ pub mod encoder;
 pub mod error;
 pub mod frame;
 pub mod parser;
+mod scan;
 pub mod server;
 
 pub use encoder::{EncodeError, HeadWriter, encode, encode_head, encode_to_bytes};

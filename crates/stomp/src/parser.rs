@@ -4,12 +4,16 @@
 //! appends received bytes to. Input may be split anywhere: a partial frame is a state, never an
 //! error, and the work already done on it (lines, header spans, the NUL search) is kept.
 //!
-//! Hot path: `memchr` finds each line end and each colon, one `memchr` finds any escape in the
-//! head, one SIMD UTF-8 check covers the head, and the body is found by `content-length` or by
-//! one `memchr` for NUL. The frame's head and body are `Bytes` slices of the input; only a head
-//! that contains an escape sequence is copied (decoded).
+//! Hot path: the head is classified 64 bytes at a time into bit masks of line ends, colons and
+//! "special" bytes (`\\`, CR, non-ASCII; SSE2 on x86_64), and lines and colons are walked with
+//! `trailing_zeros`. A head with no special byte is plain ASCII with no escapes and no CR, so it
+//! needs no further check; otherwise one SIMD UTF-8 check and the CR and escape checks run over
+//! the head. The body is found by `content-length` or by one `memchr` for NUL. The frame's head
+//! and body are `Bytes` slices of the input; only a head that contains an escape sequence is
+//! copied (decoded).
 
 use crate::frame::{Command, Frame, Span, Spans, Version};
+use crate::scan;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use core::fmt;
 
@@ -113,8 +117,10 @@ impl std::error::Error for ParseError {}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
+    /// Between frames: heart-beat EOLs may come.
     Start,
-    Headers,
+    /// Command line and headers.
+    Head,
     Body,
 }
 
@@ -149,6 +155,12 @@ pub struct Parser {
     scanned: usize,
     needs_decode: bool,
     plain: bool,
+    /// Index of the first `content-length` header among `spans`.
+    content_length_span: Option<usize>,
+    /// A finished header line of the current head has `\\`, CR or a non-ASCII byte.
+    head_special: bool,
+    /// A finished header line of the current head has more than one `:`.
+    extra_colon: bool,
     heartbeats: u64,
     error: Option<ParseError>,
 }
@@ -170,6 +182,9 @@ impl Parser {
             scanned: 0,
             needs_decode: false,
             plain: false,
+            content_length_span: None,
+            head_special: false,
+            extra_colon: false,
             heartbeats: 0,
             error: None,
         }
@@ -226,14 +241,21 @@ impl Parser {
             return Err(e);
         }
         if self.phase == Phase::Start {
-            match self.parse_command(buf) {
+            match self.skip_heartbeats(buf) {
                 Ok(true) => {}
                 Ok(false) => return Ok(None),
                 Err(e) => return self.fail(e),
             }
+            self.line_start = 0;
+            self.headers_start = 0;
+            self.spans.clear();
+            self.content_length_span = None;
+            self.head_special = false;
+            self.extra_colon = false;
+            self.phase = Phase::Head;
         }
-        if self.phase == Phase::Headers {
-            match self.parse_headers(buf) {
+        if self.phase == Phase::Head {
+            match self.parse_head(buf) {
                 Ok(true) => {}
                 Ok(false) => return Ok(None),
                 Err(e) => return self.fail(e),
@@ -245,9 +267,9 @@ impl Parser {
         }
     }
 
-    /// Skips heart-beat EOLs and reads the command line.
+    /// Skips heart-beat EOLs between frames. Returns whether a frame starts at `buf[0]`.
     #[inline]
-    fn parse_command(&mut self, buf: &mut BytesMut) -> Result<bool, ParseError> {
+    fn skip_heartbeats(&mut self, buf: &mut BytesMut) -> Result<bool, ParseError> {
         let mut i = 0;
         let len = buf.len();
         while i < len {
@@ -273,108 +295,143 @@ impl Parser {
         if i > 0 {
             buf.advance(i);
         }
-        if buf.is_empty() || buf[0] == b'\r' {
-            return Ok(false);
-        }
-        let Some(n) = memchr::memchr(b'\n', buf) else {
-            if memchr::memchr(0, buf).is_some() {
-                // A NUL can never be part of a command line.
-                return Err(ParseError::UnknownCommand);
-            }
-            if buf.len() > self.limits.max_header_line || buf.len() > self.limits.max_head_bytes {
-                return Err(ParseError::HeaderLineTooLong);
-            }
-            return Ok(false);
-        };
-        let line = strip_cr(&buf[..n]);
-        if line.len() > self.limits.max_header_line {
-            return Err(ParseError::HeaderLineTooLong);
-        }
-        self.command = Command::from_bytes(line).ok_or(ParseError::UnknownCommand)?;
-        self.line_start = n + 1;
-        self.headers_start = n + 1;
-        self.spans.clear();
-        self.phase = Phase::Headers;
-        Ok(true)
+        Ok(!(buf.is_empty() || buf[0] == b'\r'))
     }
 
-    /// Reads header lines up to the blank line; validates the head.
+    /// Reads the command line and the header lines up to the blank line, then validates the
+    /// head. Returns whether the head is complete; a partial head is rescanned from the start
+    /// of its unfinished line when more input arrives (lines are bounded by the limits).
+    ///
+    /// The scan classifies 64 bytes at a time into bit masks (see `scan`) and walks the line
+    /// ends and colons with `trailing_zeros`: no per-line search calls, no per-byte branches.
     #[inline]
-    fn parse_headers(&mut self, buf: &BytesMut) -> Result<bool, ParseError> {
+    fn parse_head(&mut self, buf: &BytesMut) -> Result<bool, ParseError> {
         let limits = self.limits;
-        let mut missing_blank_line = false;
-        let mut complete = false;
+        // Nothing past `max_head_bytes` can belong to a valid head: never scan further.
+        let end = buf.len().min(limits.max_head_bytes.saturating_add(1));
         let mut line_start = self.line_start;
-        if buf.get(line_start) == Some(&0) {
+        let mut pos = line_start;
+        // The unfinished line so far: its first colon, colon count and whether it has a
+        // byte that needs the slow path.
+        let mut first_colon: Option<usize> = None;
+        let mut many_colons = false;
+        let mut special = false;
+        let mut complete = false;
+        let mut missing_blank_line = false;
+        if line_start > 0 && buf.get(line_start) == Some(&0) {
             // Lenient: NUL where a header line should start ends the frame with an empty
             // body (the spec's own DISCONNECT and RECEIPT examples omit the blank line).
             self.body_start = line_start;
             missing_blank_line = true;
             complete = true;
+            pos = end;
         }
-        let base = line_start;
-        let mut colon: Option<usize> = None;
-        let mut extra_colon = false;
-        // One SIMD scan for both line ends and colons over the rest of the head.
-        let hay = if complete {
-            &[][..]
-        } else {
-            buf.get(base..).unwrap_or(&[])
-        };
-        for pos in memchr::memchr2_iter(b'\n', b':', hay) {
-            let i = base + pos;
-            if buf[i] == b':' {
-                if colon.is_none() {
-                    colon = Some(i);
-                } else {
-                    extra_colon = true;
+        'blocks: while pos < end {
+            let padded: [u8; 64];
+            let block: &[u8; 64] = match buf.get(pos..pos + 64) {
+                Some(b) if pos + 64 <= end => b.try_into().unwrap_or(&[0; 64]),
+                _ => {
+                    // The last, short block: zero padding matches no class.
+                    let mut tail = [0u8; 64];
+                    tail[..end - pos].copy_from_slice(&buf[pos..end]);
+                    padded = tail;
+                    &padded
                 }
-                continue;
-            }
-            let eol = i;
-            let content_end = if eol > line_start && buf[eol - 1] == b'\r' {
-                eol - 1
-            } else {
-                eol
             };
-            if eol + 1 > limits.max_head_bytes {
-                return Err(ParseError::HeadTooLarge);
+            let m = scan::classify(block);
+            // Bits before the unfinished line's start were consumed by an earlier pass.
+            let from = line_start.saturating_sub(pos);
+            let live = u64::MAX << from;
+            let mut eols = m.eol & live;
+            let mut colon_bits = m.colon & live;
+            let mut special_bits = m.special & live;
+            while eols != 0 {
+                let e = eols.trailing_zeros() as usize;
+                eols &= eols - 1;
+                let upto = u64::MAX >> (63 - e);
+                let line_colons = colon_bits & upto;
+                if line_colons != 0 {
+                    // A second colon: one seen in an earlier block, or two bits here.
+                    many_colons |= first_colon.is_some() || line_colons & (line_colons - 1) != 0;
+                    if first_colon.is_none() {
+                        first_colon = Some(pos + line_colons.trailing_zeros() as usize);
+                    }
+                }
+                special |= special_bits & upto != 0;
+                colon_bits &= !upto;
+                special_bits &= !upto;
+                let eol = pos + e;
+                let content_end = if special && eol > line_start && buf[eol - 1] == b'\r' {
+                    eol - 1
+                } else {
+                    eol
+                };
+                if eol + 1 > limits.max_head_bytes {
+                    return Err(ParseError::HeadTooLarge);
+                }
+                if content_end - line_start > limits.max_header_line {
+                    return Err(ParseError::HeaderLineTooLong);
+                }
+                if self.headers_start == 0 {
+                    // The command line.
+                    self.command = Command::from_bytes(&buf[line_start..content_end])
+                        .ok_or(ParseError::UnknownCommand)?;
+                    self.headers_start = eol + 1;
+                } else if content_end == line_start {
+                    self.body_start = eol + 1;
+                    complete = true;
+                    break 'blocks;
+                } else {
+                    if self.spans.len() >= limits.max_headers {
+                        return Err(ParseError::TooManyHeaders);
+                    }
+                    let c = match first_colon {
+                        Some(c) if c < content_end => c,
+                        _ => return Err(ParseError::MissingColon),
+                    };
+                    if c == line_start {
+                        return Err(ParseError::EmptyHeaderName);
+                    }
+                    if self.content_length_span.is_none()
+                        && &buf[line_start..c] == b"content-length"
+                    {
+                        self.content_length_span = Some(self.spans.len());
+                    }
+                    self.spans.push(Span {
+                        start: line_start as u32,
+                        name_end: c as u32,
+                        value_start: (c + 1) as u32,
+                        end: content_end as u32,
+                    });
+                    self.head_special |= special;
+                    self.extra_colon |= many_colons;
+                }
+                line_start = eol + 1;
+                first_colon = None;
+                many_colons = false;
+                special = false;
+                if buf.get(line_start) == Some(&0) {
+                    self.body_start = line_start;
+                    missing_blank_line = true;
+                    complete = true;
+                    break 'blocks;
+                }
             }
-            if content_end == line_start {
-                self.body_start = eol + 1;
-                complete = true;
-                break;
+            if colon_bits != 0 {
+                many_colons |= first_colon.is_some() || colon_bits & (colon_bits - 1) != 0;
+                if first_colon.is_none() {
+                    first_colon = Some(pos + colon_bits.trailing_zeros() as usize);
+                }
             }
-            if content_end - line_start > limits.max_header_line {
-                return Err(ParseError::HeaderLineTooLong);
-            }
-            if self.spans.len() >= limits.max_headers {
-                return Err(ParseError::TooManyHeaders);
-            }
-            let c = match colon {
-                Some(c) if c < content_end => c,
-                _ => return Err(ParseError::MissingColon),
-            };
-            if c == line_start {
-                return Err(ParseError::EmptyHeaderName);
-            }
-            self.spans.push(Span {
-                start: line_start as u32,
-                name_end: c as u32,
-                value_start: (c + 1) as u32,
-                end: content_end as u32,
-            });
-            line_start = eol + 1;
-            colon = None;
-            if buf.get(line_start) == Some(&0) {
-                self.body_start = line_start;
-                missing_blank_line = true;
-                complete = true;
-                break;
-            }
+            special |= special_bits != 0;
+            pos += 64;
         }
         self.line_start = line_start;
         if !complete {
+            if self.headers_start == 0 && memchr::memchr(0, &buf[..end]).is_some() {
+                // A NUL can never be part of a command line.
+                return Err(ParseError::UnknownCommand);
+            }
             if buf.len() - line_start > limits.max_header_line {
                 return Err(ParseError::HeaderLineTooLong);
             }
@@ -383,17 +440,14 @@ impl Parser {
             }
             return Ok(false);
         }
-        // The whole head is here: validate it once.
-        let region = &buf[self.headers_start..self.body_start];
-        if simdutf8::basic::from_utf8(region).is_err() {
-            return Err(ParseError::InvalidUtf8);
-        }
         self.needs_decode = false;
-        // Resumed scans may have missed colons of earlier lines: only a one-pass head is
-        // known to be plain.
-        self.plain = !extra_colon && base == self.headers_start;
-        if memchr::memchr2(b'\r', b'\\', region).is_some() {
-            self.plain = false;
+        self.plain = !self.head_special && !self.extra_colon;
+        if self.head_special {
+            // Rare: validate the head exactly (UTF-8, CR only before LF, escapes).
+            let region = &buf[self.headers_start..self.body_start];
+            if simdutf8::basic::from_utf8(region).is_err() {
+                return Err(ParseError::InvalidUtf8);
+            }
             if memchr::memchr(b'\r', region).is_some() {
                 check_cr(region)?;
             }
@@ -402,16 +456,15 @@ impl Parser {
                 && memchr::memchr(b'\\', region).is_some();
         }
         self.content_length = None;
-        for s in self.spans.iter().filter(|_| !missing_blank_line) {
-            if &buf[s.start as usize..s.name_end as usize] == b"content-length" {
-                let v = &buf[s.value_start as usize..s.end as usize];
-                let len = parse_len(v).ok_or(ParseError::InvalidContentLength)?;
-                if len > limits.max_body_bytes {
-                    return Err(ParseError::BodyTooLarge);
-                }
-                self.content_length = Some(len);
-                break;
+        if let Some(i) = self.content_length_span.filter(|_| !missing_blank_line)
+            && let Some(s) = self.spans.get(i)
+        {
+            let v = &buf[s.value_start as usize..s.end as usize];
+            let len = parse_len(v).ok_or(ParseError::InvalidContentLength)?;
+            if len > limits.max_body_bytes {
+                return Err(ParseError::BodyTooLarge);
             }
+            self.content_length = Some(len);
         }
         self.scanned = 0;
         self.phase = Phase::Body;
@@ -463,14 +516,6 @@ impl Parser {
     }
 }
 
-#[inline]
-fn strip_cr(line: &[u8]) -> &[u8] {
-    match line.split_last() {
-        Some((b'\r', rest)) => rest,
-        _ => line,
-    }
-}
-
 /// Every CR in the head must be followed by LF.
 fn check_cr(region: &[u8]) -> Result<(), ParseError> {
     for i in memchr::memchr_iter(b'\r', region) {
@@ -481,19 +526,21 @@ fn check_cr(region: &[u8]) -> Result<(), ParseError> {
     Ok(())
 }
 
-/// Parses a decimal length (digits only, no sign, no spaces; saturates into an error).
+/// Parses a decimal length (digits only, no sign, no spaces). At most 19 digits, so the
+/// value always fits a u64 and the loop needs no overflow checks.
 fn parse_len(v: &[u8]) -> Option<usize> {
     if v.is_empty() || v.len() > 19 {
         return None;
     }
-    let mut n: usize = 0;
+    let mut n: u64 = 0;
     for &b in v {
-        if !b.is_ascii_digit() {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
             return None;
         }
-        n = n.checked_mul(10)?.checked_add(usize::from(b - b'0'))?;
+        n = n * 10 + u64::from(d);
     }
-    Some(n)
+    usize::try_from(n).ok()
 }
 
 /// Decodes escapes in every header name and value into a new buffer and re-points the spans.
