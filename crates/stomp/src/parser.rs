@@ -484,7 +484,7 @@ impl Parser {
             }
         } else {
             let from = body_start + self.scanned;
-            let Some(k) = memchr::memchr(0, buf.get(from..).unwrap_or(&[])) else {
+            let Some(k) = scan::find_nul(buf.get(from..).unwrap_or(&[])) else {
                 self.scanned = buf.len() - body_start;
                 if self.scanned > self.limits.max_body_bytes {
                     return Err(ParseError::BodyTooLarge);
