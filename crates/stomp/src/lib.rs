@@ -107,6 +107,7 @@ pub mod frame;
 pub mod parser;
 pub mod server;
 
+pub use common::Transmit;
 pub use encoder::{EncodeError, HeadWriter, encode, encode_head, encode_to_bytes};
 pub use error::{PeerError, UsageError, Violation};
 pub use frame::{AckMode, Command, Frame, FrameBuilder, HeartBeat, Negotiated, Version};
