@@ -401,12 +401,16 @@ struct Transaction {
 /// use stompbox_stomp::server::{ServerConfig, ServerEvent, ServerSession, Accept};
 ///
 /// let mut s = ServerSession::new(ServerConfig::default());
+/// s.handle_timeout(0); // once at creation: starts the connect timeout (10 s)
+/// assert_eq!(s.poll_timeout(), Some(10_000));
 /// s.handle_read(b"CONNECT\naccept-version:1.2\nhost:example\n\n\0").unwrap();
 /// let Some(ServerEvent::Connect(req)) = s.poll_event() else { panic!() };
 /// assert_eq!(req.host.as_deref(), Some("example"));
 /// s.accept(&Accept::default()).unwrap();
-/// let out = s.poll_transmit().unwrap();
-/// assert!(out.starts_with(b"CONNECTED\nversion:1.2\n"));
+/// // one whole frame (e.g. one WebSocket message); `poll_transmit` gives a byte stream
+/// let frame = s.poll_transmit_frame().unwrap();
+/// assert!(frame.head.starts_with(b"CONNECTED\nversion:1.2\n"));
+/// assert!(frame.head.ends_with(b"\0"));
 /// ```
 #[derive(Debug)]
 pub struct ServerSession {
