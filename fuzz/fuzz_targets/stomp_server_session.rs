@@ -45,14 +45,18 @@ fuzz_target!(|data: &[u8]| {
     s.handle_timeout(now);
     let mut subs: Vec<String> = Vec::new();
     if flags & 1 == 1 {
-        let _ = s.handle_read(b"CONNECT\naccept-version:1.0,1.1,1.2\nhost:h\nheart-beat:100,100\n\n\0");
+        let _ =
+            s.handle_read(b"CONNECT\naccept-version:1.0,1.1,1.2\nhost:h\nheart-beat:100,100\n\n\0");
     }
     let split = usize::from(data[1]).max(1);
     let mut n = 0u64;
     for chunk in data[2..].chunks(split) {
         let res = s.handle_read(chunk);
         if let Err(e) = &res {
-            assert!(e.reply.is_some(), "a server violation always queues an ERROR");
+            assert!(
+                e.reply.is_some(),
+                "a server violation always queues an ERROR"
+            );
             assert!(s.handle_read(b"\n").is_err(), "sticky");
         }
         while let Some(ev) = s.poll_event() {
