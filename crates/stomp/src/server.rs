@@ -178,7 +178,8 @@ pub enum CloseReason {
     Rejected,
     /// The host sent an ERROR with [`ServerSession::send_error`].
     ErrorSent,
-    /// The client violated the protocol (or went silent); an ERROR was queued.
+    /// The client violated the protocol, went silent, or did not connect in time; an ERROR
+    /// was queued.
     Violation(Violation),
 }
 
