@@ -222,7 +222,8 @@ pub struct SendEvent {
     pub frame: Frame,
     /// The transaction it was committed in, if any.
     pub transaction: Option<String>,
-    /// Its `receipt` header, if any.
+    /// Its `receipt` header, if any; `None` when released by COMMIT (the receipt was
+    /// carried by [`ServerEvent::Held`] when the frame arrived).
     pub receipt: Option<String>,
 }
 
@@ -270,7 +271,8 @@ pub struct AckEvent {
     pub message_ids: Vec<String>,
     /// The transaction it was committed in, if any.
     pub transaction: Option<String>,
-    /// Its `receipt` header, if any.
+    /// Its `receipt` header, if any; `None` when released by COMMIT (the receipt was
+    /// carried by [`ServerEvent::Held`] when the frame arrived).
     pub receipt: Option<String>,
 }
 
