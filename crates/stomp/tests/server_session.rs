@@ -1676,3 +1676,126 @@ fn refused_message_queues_nothing() {
     assert_eq!(frames.len(), 3, "CONNECTED + 2 MESSAGE");
     s.send_message(&msg("a", "again", body)).unwrap();
 }
+
+mod output_properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Message(usize),
+        HeartBeat,
+        Stream,
+        Into(usize),
+        Frame,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            3 => prop_oneof![0usize..600, Just(511), Just(512), 1000usize..5000].prop_map(Op::Message),
+            1 => Just(Op::HeartBeat),
+            1 => Just(Op::Stream),
+            2 => (1usize..300).prop_map(Op::Into),
+            2 => Just(Op::Frame),
+        ]
+    }
+
+    /// An open session (heart-beats every 10 ms) whose CONNECTED was already taken.
+    fn session() -> ServerSession {
+        let mut s = ServerSession::new(ServerConfig {
+            heart_beat: HeartBeat {
+                send_ms: 10,
+                receive_ms: 0,
+            },
+            max_pending_output: usize::MAX,
+            ..ServerConfig::default()
+        });
+        s.handle_timeout(0);
+        s.handle_read(b"CONNECT\naccept-version:1.2\nhost:h\nheart-beat:0,10\n\n\0SUBSCRIBE\nid:a\ndestination:/q\n\n\0")
+            .unwrap();
+        let _ = events(&mut s);
+        s.accept(&Accept::default()).unwrap();
+        let connected = s.poll_transmit_frame().unwrap();
+        assert!(connected.head.starts_with(b"CONNECTED\n"));
+        assert_eq!((s.pending_output(), s.pending_frames()), (0, 0));
+        s
+    }
+
+    proptest! {
+        /// Any mix of byte-stream, partial-copy and whole-frame polling hands out exactly the
+        /// bytes queued, in order; a frame polled at a frame boundary is exactly one frame
+        /// (or one EOL); the counters stay exact.
+        #[test]
+        fn any_mix_of_polling_gives_the_same_bytes(ops in proptest::collection::vec(op(), 1..60)) {
+            let mut s = session();
+            let mut reference = Vec::new();
+            let mut got = Vec::new();
+            let mut at_boundary = true;
+            let mut now = 0;
+            let body = Bytes::from(vec![b'b'; 5000]);
+            for (i, op) in ops.into_iter().enumerate() {
+                match op {
+                    Op::Message(len) => {
+                        let id = i.to_string();
+                        s.send_message(&Message {
+                            subscription: "a",
+                            destination: "/q",
+                            message_id: &id,
+                            headers: &[],
+                            body: body.slice(..len),
+                        }).unwrap();
+                        let f = Frame::builder(Command::Message)
+                            .header("destination", "/q")
+                            .header("message-id", &id)
+                            .header("subscription", "a")
+                            .body(body.slice(..len))
+                            .build();
+                        let mut enc = BytesMut::new();
+                        encode(&f, Version::V1_2, &mut enc).unwrap();
+                        reference.extend_from_slice(&enc);
+                    }
+                    Op::HeartBeat => {
+                        now += 10;
+                        let before = s.pending_output();
+                        s.handle_timeout(now);
+                        if s.pending_output() > before {
+                            reference.push(b'\n');
+                        }
+                    }
+                    Op::Stream => {
+                        if let Some(c) = s.poll_transmit() {
+                            got.extend_from_slice(&c);
+                            at_boundary = s.pending_output() == 0;
+                        }
+                    }
+                    Op::Into(k) => {
+                        let mut buf = vec![0u8; k];
+                        let n = s.poll_transmit_into(&mut buf);
+                        got.extend_from_slice(&buf[..n]);
+                        if n > 0 {
+                            at_boundary = s.pending_output() == 0;
+                        }
+                    }
+                    Op::Frame => {
+                        if let Some(t) = s.poll_transmit_frame() {
+                            let bytes = t.to_bytes();
+                            if at_boundary && bytes[..] != b"\n"[..] {
+                                parse_one(&bytes);
+                            }
+                            got.extend_from_slice(&bytes);
+                            at_boundary = true;
+                        }
+                    }
+                }
+                prop_assert_eq!(s.pending_output() + got.len(), reference.len());
+                prop_assert_eq!(s.pending_frames() == 0, s.pending_output() == 0);
+                prop_assert_eq!(&got[..], &reference[..got.len()]);
+            }
+            while let Some(t) = s.poll_transmit_frame() {
+                got.extend_from_slice(&t.to_bytes());
+            }
+            prop_assert_eq!((s.pending_output(), s.pending_frames()), (0, 0));
+            prop_assert_eq!(got, reference);
+        }
+    }
+}
