@@ -320,6 +320,14 @@ impl ClientSession {
         self.out.poll()
     }
 
+    /// The next whole frame (or heart-beat EOL) of output, in parts that share storage (a
+    /// large SEND body is not copied): for hosts that send one frame per WebSocket message.
+    /// May be mixed with `poll_transmit`.
+    #[must_use]
+    pub fn poll_transmit_frame(&mut self) -> Option<crate::common::Transmit> {
+        self.out.poll_frame()
+    }
+
     /// Copies pending output into `buf`; returns the number of bytes written.
     #[must_use]
     pub fn poll_transmit_into(&mut self, buf: &mut [u8]) -> usize {

@@ -41,6 +41,9 @@ pub enum Violation {
     LimitExceeded(&'static str),
     /// Nothing was received from the peer within the negotiated interval times the grace.
     HeartBeatTimeout,
+    /// The session was not established within the connect timeout (server: no valid
+    /// CONNECT/STOMP, or the host did not accept or reject it, in time).
+    ConnectTimeout,
     /// The server sent an ERROR frame (client side).
     ServerError,
 }
@@ -70,6 +73,7 @@ impl fmt::Display for Violation {
             Violation::HeartBeatTimeout => {
                 f.write_str("heart-beat timeout: peer silent for too long")
             }
+            Violation::ConnectTimeout => f.write_str("connect timeout"),
             Violation::ServerError => f.write_str("the server sent an ERROR frame"),
         }
     }

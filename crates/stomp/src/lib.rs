@@ -7,8 +7,11 @@
 //! may carry one frame, several, or part of one; a lone EOL is a heart-beat).
 //!
 //! - [`Parser`] / [`encode`]: the frame codec ([`Frame`], [`Command`], [`Version`]).
-//! - [`server::ServerSession`]: CONNECT negotiation, validation, subscriptions, acks,
-//!   transactions, receipts, heart-beats, ERROR on violations.
+//! - [`server::ServerSession`]: CONNECT negotiation (with a connect timeout), validation,
+//!   subscriptions, acks, transactions, receipts (automatic, or answered by the host),
+//!   heart-beats, ERROR on violations.
+//! - Output of both sessions: a byte stream (`poll_transmit`) or whole frames
+//!   (`poll_transmit_frame`, a [`Transmit`] of shared parts, e.g. one WebSocket message each).
 //! - [`client::ClientSession`]: the client side.
 //!
 //! # The drain contract
@@ -108,6 +111,7 @@ pub mod parser;
 mod scan;
 pub mod server;
 
+pub use common::Transmit;
 pub use encoder::{EncodeError, HeadWriter, encode, encode_head, encode_to_bytes};
 pub use error::{PeerError, UsageError, Violation};
 pub use frame::{AckMode, Command, Frame, FrameBuilder, HeartBeat, Negotiated, Version};

@@ -5,7 +5,9 @@
 //! | state | left by | to |
 //! |---|---|---|
 //! | [`ServerState::AwaitingConnect`] | a valid CONNECT/STOMP ([`ServerEvent::Connect`]) | `Authenticating` |
+//! | [`ServerState::AwaitingConnect`] | a violation, the connect timeout | `Closed` |
 //! | [`ServerState::Authenticating`] | [`ServerSession::accept`] / [`ServerSession::reject`] | `Open` / `Closed` |
+//! | [`ServerState::Authenticating`] | the connect timeout, too much input buffered | `Closed` |
 //! | [`ServerState::Open`] | DISCONNECT, a violation, a heart-beat timeout, [`ServerSession::send_error`] | `Closed` |
 //!
 //! Exactly one [`ServerEvent::Closed`] is emitted. Once closed and
@@ -22,8 +24,49 @@
 //!
 //! No clock is read. `handle_timeout(now_ms)` gives the time (any monotonic millisecond
 //! count); calling it before `handle_read` too keeps liveness judgement exact, otherwise it is
-//! lenient by at most one timer period.
+//! lenient by at most one timer period. Hosts call it once when they create the session: the
+//! connect timeout ([`ServerConfig::connect_timeout_ms`], default 10 s) counts from the first
+//! time the session learns the time, and until then [`ServerSession::poll_timeout`] returns
+//! `Some(0)` to ask for it.
+//!
+//! # Receipts
+//!
+//! Every client frame with a `receipt` header (other than CONNECT) is answerable, and a
+//! RECEIPT is never queued for a frame the session then refuses: the session validates (and
+//! checks every limit) first, and a refused frame gets the ERROR with `receipt-id` instead.
+//!
+//! - Automatic ([`ServerConfig::auto_receipts`], the default): the session queues the
+//!   RECEIPT as soon as it has validated the frame, before the host sees the event. The
+//!   RECEIPT confirms the session's processing only; a host that may still refuse the frame
+//!   (and send an ERROR naming its receipt) or wants the RECEIPT behind the MESSAGE frames the
+//!   frame causes must use manual receipts.
+//! - Manual: each frame with a `receipt` produces exactly one event carrying it, in the
+//!   order the frames arrived, and the host answers with [`ServerSession::send_receipt`]
+//!   after acting on the event: SEND ([`SendEvent::receipt`]), SUBSCRIBE, UNSUBSCRIBE,
+//!   ACK/NACK ([`AckEvent::receipt`]), BEGIN ([`ServerEvent::Begin`]), a SEND/ACK/NACK inside
+//!   a transaction ([`ServerEvent::Held`], when it is held; the events released at COMMIT
+//!   carry no receipt), COMMIT ([`ServerEvent::Commit`], after the events it released),
+//!   ABORT ([`ServerEvent::Abort`]) and DISCONNECT ([`ServerEvent::Disconnect`];
+//!   `send_receipt` still works after it). Receipts of frames before a violation can no
+//!   longer be sent: the ERROR ends the session.
+//!
+//! # Output
+//!
+//! Output is queued, never written: the host drains it either as a byte stream
+//! ([`ServerSession::poll_transmit`], [`ServerSession::poll_transmit_into`]) or one whole
+//! frame at a time ([`ServerSession::poll_transmit_frame`], a [`Transmit`] of shared parts,
+//! e.g. one WebSocket message per frame); both views may be mixed. Heads are encoded into one
+//! staging buffer. A body below 512 bytes is copied next to its head, so a run of small
+//! frames (MESSAGE, RECEIPT, heart-beats) leaves [`ServerSession::poll_transmit`] as one
+//! chunk: one write for many frames instead of two or three per frame, and copying 100 bytes
+//! costs less than a separate write or iovec entry. A body of 512 bytes or more is never
+//! copied: it is queued as the caller's `Bytes` (shared by every subscriber it is fanned out
+//! to) between its head and its NUL. Backpressure is per frame: [`ServerSession::send_message`]
+//! refuses with [`UsageError::LimitExceeded`] (queueing nothing) once
+//! [`ServerSession::pending_output`] reaches [`ServerConfig::max_pending_output`], and
+//! [`ServerSession::pending_frames`] counts queued frames.
 
+pub use crate::common::Transmit;
 use crate::common::{Output, Timer};
 use crate::encoder::HeadWriter;
 use crate::error::{PeerError, UsageError, Violation};
@@ -68,10 +111,21 @@ pub struct ServerConfig {
     /// visible as [`ServerSession::pending_output`]. Replies (RECEIPT, ERROR, heart-beats) are
     /// always queued.
     pub max_pending_output: usize,
-    /// Answer `receipt` headers automatically when the frame has been validated (default
-    /// `true`). When `false`, events carry the receipt and the host calls
-    /// [`ServerSession::send_receipt`]. DISCONNECT's receipt is always answered.
+    /// Answer `receipt` headers automatically as soon as the session has validated the frame
+    /// (default `true`). When `false`, every frame with a `receipt` produces exactly one event
+    /// carrying it (see [Receipts](self#receipts)) and the host answers it with
+    /// [`ServerSession::send_receipt`] once it has acted on the frame: use this when the host
+    /// can still refuse a frame after the event (a full queue, a forbidden destination), or
+    /// wants a RECEIPT to follow the MESSAGE frames the frame caused.
     pub auto_receipts: bool,
+    /// Close a session that has not been accepted this many milliseconds after the session
+    /// first learned the time (default 10 s; `None`: never): a client that never completes
+    /// CONNECT/STOMP, or a host that never calls [`ServerSession::accept`] /
+    /// [`ServerSession::reject`], gets an ERROR (`message:connect timeout`) and the session
+    /// closes with [`Violation::ConnectTimeout`]. Hosts call
+    /// [`ServerSession::handle_timeout`] once when they create the session (until then
+    /// [`ServerSession::poll_timeout`] asks for it with `Some(0)`).
+    pub connect_timeout_ms: Option<u64>,
     /// The CONNECTED `server` header (default `stompbox/<version>`; `None` omits it).
     pub server: Option<String>,
 }
@@ -95,6 +149,7 @@ impl Default for ServerConfig {
             max_pending_acks: 10_000,
             max_pending_output: 8 * 1024 * 1024,
             auto_receipts: true,
+            connect_timeout_ms: Some(10_000),
             server: Some(alloc::format!("stompbox/{}", env!("CARGO_PKG_VERSION"))),
         }
     }
@@ -123,7 +178,8 @@ pub enum CloseReason {
     Rejected,
     /// The host sent an ERROR with [`ServerSession::send_error`].
     ErrorSent,
-    /// The client violated the protocol (or went silent); an ERROR was queued.
+    /// The client violated the protocol, went silent, or did not connect in time; an ERROR
+    /// was queued.
     Violation(Violation),
 }
 
@@ -166,7 +222,8 @@ pub struct SendEvent {
     pub frame: Frame,
     /// The transaction it was committed in, if any.
     pub transaction: Option<String>,
-    /// Its `receipt` header, if any.
+    /// Its `receipt` header, if any; `None` when released by COMMIT (the receipt was
+    /// carried by [`ServerEvent::Held`] when the frame arrived).
     pub receipt: Option<String>,
 }
 
@@ -214,7 +271,8 @@ pub struct AckEvent {
     pub message_ids: Vec<String>,
     /// The transaction it was committed in, if any.
     pub transaction: Option<String>,
-    /// Its `receipt` header, if any.
+    /// Its `receipt` header, if any; `None` when released by COMMIT (the receipt was
+    /// carried by [`ServerEvent::Held`] when the frame arrived).
     pub receipt: Option<String>,
 }
 
@@ -225,6 +283,42 @@ pub enum ServerEvent {
     Connect(ConnectRequest),
     /// A message to route (at COMMIT for a transaction).
     Send(SendEvent),
+    /// BEGIN: a transaction started.
+    Begin {
+        /// The transaction id.
+        transaction: String,
+        /// The BEGIN's `receipt` header.
+        receipt: Option<String>,
+    },
+    /// A SEND, ACK or NACK naming a transaction was validated and is held until COMMIT
+    /// (then released as [`ServerEvent::Send`] / [`ServerEvent::Ack`] /
+    /// [`ServerEvent::Nack`] events with `receipt: None`) or ABORT (dropped). Nothing to route
+    /// yet; with manual receipts, answer `receipt` here.
+    Held {
+        /// [`Command::Send`], [`Command::Ack`] or [`Command::Nack`].
+        command: Command,
+        /// The transaction it is held in.
+        transaction: String,
+        /// The frame's `receipt` header.
+        receipt: Option<String>,
+    },
+    /// COMMIT: emitted after the events the transaction released, so a host that routes
+    /// those first answers the COMMIT's receipt after them.
+    Commit {
+        /// The transaction id.
+        transaction: String,
+        /// The COMMIT's `receipt` header.
+        receipt: Option<String>,
+    },
+    /// ABORT: the transaction's held frames were dropped.
+    Abort {
+        /// The transaction id.
+        transaction: String,
+        /// How many held frames were dropped.
+        dropped: usize,
+        /// The ABORT's `receipt` header.
+        receipt: Option<String>,
+    },
     /// A new subscription.
     Subscribe(SubscribeEvent),
     /// A subscription ended.
@@ -233,7 +327,10 @@ pub enum ServerEvent {
     Ack(AckEvent),
     /// Messages negatively acknowledged (at COMMIT for a transaction).
     Nack(AckEvent),
-    /// The client disconnected gracefully (its receipt, if any, is already queued).
+    /// The client disconnected gracefully. With automatic receipts its receipt is already
+    /// queued; with manual receipts the host answers it with
+    /// [`ServerSession::send_receipt`] (allowed after a DISCONNECT) after the receipts of
+    /// the events before it.
     Disconnect {
         /// The DISCONNECT's `receipt` header.
         receipt: Option<String>,
@@ -290,12 +387,8 @@ struct Subscription {
 
 #[derive(Debug, Clone)]
 enum Held {
-    Send(SendEvent),
-    Ack {
-        nack: bool,
-        key: String,
-        receipt: Option<String>,
-    },
+    Send(Frame),
+    Ack { nack: bool, key: String },
 }
 
 #[derive(Debug, Clone, Default)]
@@ -311,12 +404,16 @@ struct Transaction {
 /// use stompbox_stomp::server::{ServerConfig, ServerEvent, ServerSession, Accept};
 ///
 /// let mut s = ServerSession::new(ServerConfig::default());
+/// s.handle_timeout(0); // once at creation: starts the connect timeout (10 s)
+/// assert_eq!(s.poll_timeout(), Some(10_000));
 /// s.handle_read(b"CONNECT\naccept-version:1.2\nhost:example\n\n\0").unwrap();
 /// let Some(ServerEvent::Connect(req)) = s.poll_event() else { panic!() };
 /// assert_eq!(req.host.as_deref(), Some("example"));
 /// s.accept(&Accept::default()).unwrap();
-/// let out = s.poll_transmit().unwrap();
-/// assert!(out.starts_with(b"CONNECTED\nversion:1.2\n"));
+/// // one whole frame (e.g. one WebSocket message); `poll_transmit` gives a byte stream
+/// let frame = s.poll_transmit_frame().unwrap();
+/// assert!(frame.head.starts_with(b"CONNECTED\nversion:1.2\n"));
+/// assert!(frame.head.ends_with(b"\0"));
 /// ```
 #[derive(Debug)]
 pub struct ServerSession {
@@ -337,6 +434,9 @@ pub struct ServerSession {
     transaction_bytes: usize,
     error: Option<PeerError>,
     heartbeats_sent: u64,
+    clock_known: bool,
+    connect_deadline: Option<u64>,
+    disconnected: bool,
 }
 
 /// Options for [`ServerSession::accept`].
@@ -371,6 +471,9 @@ impl ServerSession {
             transaction_bytes: 0,
             error: None,
             heartbeats_sent: 0,
+            clock_known: false,
+            connect_deadline: None,
+            disconnected: false,
         }
     }
 
@@ -404,6 +507,12 @@ impl ServerSession {
         self.out.pending()
     }
 
+    /// Frames (and heart-beat EOLs) queued for transmission, counting one partly taken by
+    /// [`ServerSession::poll_transmit`] / [`ServerSession::poll_transmit_into`].
+    pub fn pending_frames(&self) -> usize {
+        self.out.pending_frames()
+    }
+
     /// Messages delivered on client-ack subscriptions and not yet acknowledged.
     pub fn pending_acks(&self) -> usize {
         self.pending_acks
@@ -425,10 +534,22 @@ impl ServerSession {
         self.events.pop_front()
     }
 
-    /// The next chunk of output, or `None`.
+    /// The next chunk of output, or `None`: a byte stream (small frames coalesced, a large
+    /// body as its own shared chunk); chunks need not end at frame boundaries. See
+    /// [Output](self#output).
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Bytes> {
         self.out.poll()
+    }
+
+    /// The next whole frame (or heart-beat EOL) of output, or `None`: for hosts that send
+    /// one frame per WebSocket message or write frame by frame. Its parts share storage with
+    /// the queued output (a large body is the caller's `Bytes`, not copied). May be mixed
+    /// with [`ServerSession::poll_transmit`]: after a partly taken frame it returns that
+    /// frame's rest.
+    #[must_use]
+    pub fn poll_transmit_frame(&mut self) -> Option<Transmit> {
+        self.out.poll_frame()
     }
 
     /// Copies pending output into `buf`; returns the number of bytes written.
@@ -437,20 +558,46 @@ impl ServerSession {
         self.out.poll_into(buf)
     }
 
-    /// When `handle_timeout` should be called next (monotonic milliseconds), if ever.
+    /// When `handle_timeout` should be called next (monotonic milliseconds), if ever:
+    /// before the session is accepted, the connect deadline (`Some(0)` while the session has
+    /// not been given the time yet and a connect timeout is configured); once open, the next
+    /// heart-beat to send or the client's liveness deadline.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<u64> {
-        if self.state == ServerState::Open {
-            self.timer.poll_timeout()
-        } else {
-            None
+        match self.state {
+            ServerState::Open => self.timer.poll_timeout(),
+            ServerState::AwaitingConnect | ServerState::Authenticating => {
+                self.config.connect_timeout_ms?;
+                Some(self.connect_deadline.unwrap_or(0))
+            }
+            ServerState::Closed => None,
         }
     }
 
-    /// Gives the time: sends an overdue heart-beat, then judges the client's liveness; a
-    /// silent client gets an ERROR and the session closes.
+    /// Gives the time (any monotonic millisecond count; call it once when the session is
+    /// created, then whenever [`ServerSession::poll_timeout`] is due). Before the session is
+    /// accepted: the first call starts the connect timeout, and once it expires the session
+    /// queues an ERROR (`connect timeout`) and closes. Once open: sends an overdue
+    /// heart-beat, then judges the client's liveness; a silent client gets an ERROR and the
+    /// session closes.
     pub fn handle_timeout(&mut self, now_ms: u64) {
         let action = self.timer.handle_timeout(now_ms);
+        let now = self.timer.now;
+        if !self.clock_known {
+            self.clock_known = true;
+            if let Some(t) = self.config.connect_timeout_ms {
+                self.connect_deadline = Some(now.saturating_add(t));
+            }
+        }
+        if matches!(
+            self.state,
+            ServerState::AwaitingConnect | ServerState::Authenticating
+        ) && self.connect_deadline.is_some_and(|d| now >= d)
+        {
+            self.pending_connect = None;
+            self.fail(Violation::ConnectTimeout, None);
+            return;
+        }
         if self.state != ServerState::Open {
             return;
         }
@@ -534,10 +681,9 @@ impl ServerSession {
             Command::Abort => self.on_abort(frame),
             Command::Disconnect => {
                 let receipt = frame.header("receipt").map(ToString::to_string);
-                if let Some(r) = &receipt {
-                    self.queue_receipt(r);
-                }
+                self.auto_receipt(receipt.as_deref());
                 self.events.push_back(ServerEvent::Disconnect { receipt });
+                self.disconnected = true;
                 self.close(CloseReason::Disconnect);
                 Ok(())
             }
@@ -606,6 +752,7 @@ impl ServerSession {
         let version = self.version;
         let server = self.config.server.clone();
         let hb = ours.to_header_value();
+        let start = self.out.pending();
         let res = self.out.with_staging(|buf| {
             let mark = buf.len();
             let mut w = HeadWriter::start(buf, Command::Connected, version);
@@ -637,6 +784,7 @@ impl ServerSession {
             r
         });
         res?;
+        self.out.end_unit(start);
         self.pending_connect = None;
         self.state = ServerState::Open;
         self.parser.set_version(version);
@@ -679,9 +827,14 @@ impl ServerSession {
         self.push_frame(&f);
     }
 
-    /// Sends RECEIPT for `receipt_id` (when [`ServerConfig::auto_receipts`] is off).
+    /// Sends RECEIPT for `receipt_id` (when [`ServerConfig::auto_receipts`] is off). Allowed
+    /// while open and after the client's DISCONNECT (so the host can answer the receipts of
+    /// the events before it, then the DISCONNECT's); after any other close it is
+    /// [`UsageError::Closed`].
     pub fn send_receipt(&mut self, receipt_id: &str) -> Result<(), UsageError> {
-        self.require_open()?;
+        if !(self.state == ServerState::Closed && self.disconnected) {
+            self.require_open()?;
+        }
         let f = Frame::builder(Command::Receipt)
             .header("receipt-id", receipt_id)
             .build();
@@ -783,6 +936,7 @@ impl ServerSession {
             None
         };
         let body_len = body.len();
+        let start = self.out.pending();
         self.out.with_staging(|buf| {
             let mark = buf.len();
             let r: Result<(), crate::encoder::EncodeError> = (|| {
@@ -809,6 +963,7 @@ impl ServerSession {
             r
         })?;
         self.out.push_body(body);
+        self.out.end_unit(start);
         self.timer.on_transmit();
         self.next_seq += 1;
         if mode.needs_ack() {
@@ -848,18 +1003,28 @@ impl ServerSession {
         }
         let receipt = frame.header("receipt").map(ToString::to_string);
         let transaction = frame.header("transaction").map(ToString::to_string);
-        let ev = SendEvent {
-            frame: frame.clone(),
-            transaction: transaction.clone(),
-            receipt: receipt.clone(),
-        };
         if let Some(tx) = transaction {
-            self.hold(&tx, Held::Send(ev), frame.body().len())?;
+            self.hold(&tx, Held::Send(frame.clone()), frame.body().len())?;
+            self.held(Command::Send, tx, receipt);
         } else {
-            self.events.push_back(ServerEvent::Send(ev));
+            self.auto_receipt(receipt.as_deref());
+            self.events.push_back(ServerEvent::Send(SendEvent {
+                frame: frame.clone(),
+                transaction: None,
+                receipt,
+            }));
         }
-        self.auto_receipt(receipt.as_deref());
         Ok(())
+    }
+
+    /// A frame was held in transaction `tx`: its receipt and its event.
+    fn held(&mut self, command: Command, transaction: String, receipt: Option<String>) {
+        self.auto_receipt(receipt.as_deref());
+        self.events.push_back(ServerEvent::Held {
+            command,
+            transaction,
+            receipt,
+        });
     }
 
     fn hold(&mut self, tx: &str, held: Held, bytes: usize) -> Result<(), Violation> {
@@ -1002,16 +1167,8 @@ impl ServerSession {
         let receipt = frame.header("receipt").map(ToString::to_string);
         if let Some(tx) = frame.header("transaction") {
             let tx = tx.to_string();
-            self.hold(
-                &tx,
-                Held::Ack {
-                    nack,
-                    key,
-                    receipt: receipt.clone(),
-                },
-                0,
-            )?;
-            self.auto_receipt(receipt.as_deref());
+            self.hold(&tx, Held::Ack { nack, key }, 0)?;
+            self.held(cmd, tx, receipt);
             return Ok(());
         }
         self.auto_receipt(receipt.as_deref());
@@ -1078,8 +1235,13 @@ impl ServerSession {
         if self.transactions.len() >= self.config.max_transactions {
             return Err(Violation::LimitExceeded("transactions"));
         }
-        self.transactions.insert(tx, Transaction::default());
-        self.auto_receipt(frame.header("receipt"));
+        self.transactions.insert(tx.clone(), Transaction::default());
+        let receipt = frame.header("receipt").map(ToString::to_string);
+        self.auto_receipt(receipt.as_deref());
+        self.events.push_back(ServerEvent::Begin {
+            transaction: tx,
+            receipt,
+        });
         Ok(())
     }
 
@@ -1092,13 +1254,22 @@ impl ServerSession {
         self.transaction_bytes -= t.bytes;
         for held in t.held {
             match held {
-                Held::Send(ev) => self.events.push_back(ServerEvent::Send(ev)),
-                Held::Ack { nack, key, receipt } => {
-                    self.resolve_ack(nack, &key, Some(tx.clone()), receipt);
+                Held::Send(frame) => self.events.push_back(ServerEvent::Send(SendEvent {
+                    frame,
+                    transaction: Some(tx.clone()),
+                    receipt: None,
+                })),
+                Held::Ack { nack, key } => {
+                    self.resolve_ack(nack, &key, Some(tx.clone()), None);
                 }
             }
         }
-        self.auto_receipt(frame.header("receipt"));
+        let receipt = frame.header("receipt").map(ToString::to_string);
+        self.auto_receipt(receipt.as_deref());
+        self.events.push_back(ServerEvent::Commit {
+            transaction: tx,
+            receipt,
+        });
         Ok(())
     }
 
@@ -1109,7 +1280,13 @@ impl ServerSession {
             .remove(&tx)
             .ok_or(Violation::UnknownTransaction)?;
         self.transaction_bytes -= t.bytes;
-        self.auto_receipt(frame.header("receipt"));
+        let receipt = frame.header("receipt").map(ToString::to_string);
+        self.auto_receipt(receipt.as_deref());
+        self.events.push_back(ServerEvent::Abort {
+            transaction: tx,
+            dropped: t.held.len(),
+            receipt,
+        });
         Ok(())
     }
 

@@ -561,3 +561,22 @@ fn heartbeats_and_server_timeout() {
         "at 6000, 7000, 8000, 9000, 10000"
     );
 }
+
+#[test]
+fn whole_frames_with_a_shared_send_body() {
+    let mut c = open(b"CONNECTED\nversion:1.2\n\n\0");
+    let big = bytes::Bytes::from(vec![b'b'; 2048]);
+    c.send("/queue/a", big.clone(), &SendOptions::default())
+        .unwrap();
+    c.send("/queue/a", &b"small"[..], &SendOptions::default())
+        .unwrap();
+    let t = c.poll_transmit_frame().unwrap();
+    assert!(t.head.starts_with(b"SEND\ndestination:/queue/a\n"));
+    assert_eq!(t.body.as_ptr(), big.as_ptr(), "not copied");
+    assert_eq!(&t.tail[..], b"\0");
+    let t2 = c.poll_transmit_frame().unwrap();
+    assert!(t2.head.starts_with(b"SEND\n") && t2.head.ends_with(b"small\0"));
+    assert!(t2.body.is_empty() && t2.tail.is_empty());
+    assert!(c.poll_transmit_frame().is_none());
+    assert_eq!(c.pending_output(), 0);
+}

@@ -4,7 +4,7 @@
 
 use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use stompbox_stomp::client::{
     ClientConfig, ClientEvent, ClientSession, SendOptions, SubscribeOptions,
 };
@@ -193,7 +193,7 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        4 => (0u8..3, proptest::collection::vec(any::<u8>(), 0..40), any::<bool>(), any::<bool>())
+        4 => (0u8..3, prop_oneof![4 => proptest::collection::vec(any::<u8>(), 0..40), 1 => proptest::collection::vec(any::<u8>(), 500..700)], any::<bool>(), any::<bool>())
             .prop_map(|(dest, body, receipt, in_tx)| Op::Send { dest, body, receipt, in_tx }),
         2 => (0u8..3, any::<bool>(), any::<bool>()).prop_map(|(dest, client_ack, receipt)| Op::Subscribe { dest, client_ack, receipt }),
         1 => (any::<u8>(), any::<bool>()).prop_map(|(which, receipt)| Op::Unsubscribe { which, receipt }),
@@ -216,6 +216,26 @@ struct Pair {
     server_sends: Vec<(String, Bytes)>,
     client_events: Vec<ClientEvent>,
     next_msg: u64,
+    /// `auto_receipts` is off: the host answers every receipt an event carries.
+    manual: bool,
+    /// Server output is taken whole frame by whole frame (checked to be exactly one each).
+    by_frame: bool,
+}
+
+/// The receipt a server event carries for the host to answer (manual receipts).
+fn receipt_of(ev: &ServerEvent) -> Option<&str> {
+    match ev {
+        ServerEvent::Send(e) => e.receipt.as_deref(),
+        ServerEvent::Subscribe(e) => e.receipt.as_deref(),
+        ServerEvent::Unsubscribe(e) => e.receipt.as_deref(),
+        ServerEvent::Ack(e) | ServerEvent::Nack(e) => e.receipt.as_deref(),
+        ServerEvent::Begin { receipt, .. }
+        | ServerEvent::Held { receipt, .. }
+        | ServerEvent::Commit { receipt, .. }
+        | ServerEvent::Abort { receipt, .. }
+        | ServerEvent::Disconnect { receipt } => receipt.as_deref(),
+        ServerEvent::Connect(_) | ServerEvent::Closed(_) => None,
+    }
 }
 
 impl Pair {
@@ -232,6 +252,7 @@ impl Pair {
             }
             while let Some(ev) = self.server.poll_event() {
                 moved = true;
+                let receipt = receipt_of(&ev).map(ToString::to_string);
                 match ev {
                     ServerEvent::Connect(_) => self.server.accept(&Accept::default()).unwrap(),
                     ServerEvent::Subscribe(s) => {
@@ -258,8 +279,24 @@ impl Pair {
                     }
                     _ => {}
                 }
+                if let Some(r) = receipt.filter(|_| self.manual) {
+                    self.server.send_receipt(&r).unwrap();
+                }
             }
             let mut s2c = Vec::new();
+            if self.by_frame {
+                while let Some(t) = self.server.poll_transmit_frame() {
+                    let bytes = t.to_bytes();
+                    if bytes[..] != b"\n"[..] {
+                        let mut p = Parser::new(Limits::default());
+                        p.set_version(self.server.version());
+                        let mut b = BytesMut::from(&bytes[..]);
+                        assert!(p.parse(&mut b).unwrap().is_some(), "a whole frame");
+                        assert!(b.is_empty(), "exactly one frame");
+                    }
+                    s2c.extend_from_slice(&bytes);
+                }
+            }
             while let Some(b) = self.server.poll_transmit() {
                 s2c.extend_from_slice(&b);
             }
@@ -297,7 +334,12 @@ proptest! {
     /// COMMIT, aborted ones never), every receipt comes back, every message delivered to a
     /// live subscription arrives, and neither side sees a protocol error.
     #[test]
-    fn client_server_agree(ops in proptest::collection::vec(op(), 1..40), chunk in 1usize..200) {
+    fn client_server_agree(
+        ops in proptest::collection::vec(op(), 1..40),
+        chunk in 1usize..200,
+        manual in any::<bool>(),
+        by_frame in any::<bool>(),
+    ) {
         let mut pair = Pair {
             client: ClientSession::new(ClientConfig {
                 host: "h".into(),
@@ -306,6 +348,7 @@ proptest! {
             }),
             server: ServerSession::new(ServerConfig {
                 heart_beat: HeartBeat { send_ms: 1000, receive_ms: 1000 },
+                auto_receipts: !manual,
                 ..ServerConfig::default()
             }),
             now: 0,
@@ -314,6 +357,8 @@ proptest! {
             server_sends: Vec::new(),
             client_events: Vec::new(),
             next_msg: 0,
+            manual,
+            by_frame,
         };
         pair.pump();
         let connected = matches!(pair.client_events.first(), Some(ClientEvent::Connected { .. }));
@@ -324,7 +369,7 @@ proptest! {
         let mut tx_pending: Vec<(String, Bytes)> = Vec::new();
         let mut tx: Option<String> = None;
         let mut tx_count = 0;
-        let mut receipts_asked = BTreeSet::new();
+        let mut receipts_asked = Vec::new();
         let mut my_subs: Vec<String> = Vec::new();
         let mut n = 0;
         for op in ops {
@@ -338,19 +383,19 @@ proptest! {
                     pair.client.send(dests[dest as usize], body.clone(), &opts).unwrap();
                     let item = (dests[dest as usize].to_string(), Bytes::from(body));
                     if t.is_some() { tx_pending.push(item) } else { expected_sends.push(item) }
-                    if receipt { receipts_asked.insert(receipt_id.clone()); }
+                    if receipt { receipts_asked.push(receipt_id.clone()); }
                 }
                 Op::Subscribe { dest, client_ack, receipt } => {
                     let ack = if client_ack { AckMode::ClientIndividual } else { AckMode::Auto };
                     let id = pair.client.subscribe(dests[dest as usize], &SubscribeOptions { ack, receipt: r(receipt), ..Default::default() }).unwrap();
                     my_subs.push(id);
-                    if receipt { receipts_asked.insert(receipt_id.clone()); }
+                    if receipt { receipts_asked.push(receipt_id.clone()); }
                 }
                 Op::Unsubscribe { which, receipt } => {
                     if !my_subs.is_empty() {
                         let id = my_subs.remove(which as usize % my_subs.len());
                         pair.client.unsubscribe(&id, r(receipt)).unwrap();
-                        if receipt { receipts_asked.insert(receipt_id.clone()); }
+                        if receipt { receipts_asked.push(receipt_id.clone()); }
                     }
                 }
                 Op::Begin => {
@@ -365,7 +410,7 @@ proptest! {
                     if let Some(t) = tx.take() {
                         pair.client.commit(&t, r(receipt)).unwrap();
                         expected_sends.append(&mut tx_pending);
-                        if receipt { receipts_asked.insert(receipt_id.clone()); }
+                        if receipt { receipts_asked.push(receipt_id.clone()); }
                     }
                 }
                 Op::Abort => {
@@ -393,11 +438,12 @@ proptest! {
             pair.pump();
         }
         pair.client.disconnect(Some("bye")).unwrap();
-        receipts_asked.insert("bye".to_string());
+        receipts_asked.push("bye".to_string());
         pair.pump();
 
         prop_assert_eq!(&pair.server_sends, &expected_sends);
-        let got: BTreeSet<String> = pair.client_events.iter().filter_map(|e| match e {
+        // every receipt, in the order of the frames (manual: the host answers in event order)
+        let got: Vec<String> = pair.client_events.iter().filter_map(|e| match e {
             ClientEvent::Receipt { receipt_id } => Some(receipt_id.clone()),
             _ => None,
         }).collect();

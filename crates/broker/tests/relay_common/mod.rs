@@ -224,6 +224,11 @@ impl Fake {
             }
             ServerEvent::Nack(a) => self.requeue(a.message_ids),
             ServerEvent::Disconnect { .. } | ServerEvent::Closed(_) => self.gone(up),
+            // transactions: the released SEND/ACK/NACK events come before Commit
+            ServerEvent::Begin { .. }
+            | ServerEvent::Held { .. }
+            | ServerEvent::Commit { .. }
+            | ServerEvent::Abort { .. } => {}
         }
     }
 
