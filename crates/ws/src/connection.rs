@@ -10,7 +10,7 @@ use crate::close::CloseCode;
 use crate::error::{ProtocolError, SendError};
 use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode, Status};
 use crate::mask::apply_mask;
-use crate::simd::extend_masked;
+use crate::simd::{extend_masked, extend_masked_utf8};
 
 /// In a run's length queue: the message is text.
 const RUN_TEXT: u16 = 0x8000;
@@ -569,8 +569,14 @@ impl Connection {
                 [.., k0, k1, k2, k3] if masked => Some([k0, k1, k2, k3]),
                 _ => None,
             };
-            let ascii = extend_masked(&mut self.buf, &input[at + n..at + n + len], key, 0);
-            if text && !ascii && simdutf8::basic::from_utf8(&self.buf[start..]).is_err() {
+            let payload = &input[at + n..at + n + len];
+            let valid = if text {
+                extend_masked_utf8(&mut self.buf, payload, key)
+            } else {
+                extend_masked(&mut self.buf, payload, key, 0);
+                true
+            };
+            if !valid {
                 // Not valid: leave this frame to the general path, which fails the
                 // connection at exactly this frame.
                 self.buf.truncate(start);
@@ -606,9 +612,13 @@ impl Connection {
             return Ok(None);
         }
         let payload = &input[n..n + len as usize];
-        let ascii = extend_masked(&mut self.buf, payload, h.mask, 0);
-        if kind == MessageKind::Text && !ascii && simdutf8::basic::from_utf8(&self.buf).is_err() {
-            return Err(ProtocolError::InvalidUtf8);
+        debug_assert!(self.buf.is_empty(), "no message in progress");
+        if kind == MessageKind::Text {
+            if !extend_masked_utf8(&mut self.buf, payload, h.mask) {
+                return Err(ProtocolError::InvalidUtf8);
+            }
+        } else {
+            extend_masked(&mut self.buf, payload, h.mask, 0);
         }
         let data = self.buf.split().freeze();
         self.push_event(match kind {

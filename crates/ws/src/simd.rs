@@ -3,16 +3,24 @@
 //! the CPU has (AVX-512BW or AVX2, detected at run time with the `std` feature; the baseline
 //! build otherwise).
 //!
-//! This is the only module of the crate with `unsafe` code, in two places:
-//! - [`extend_masked`] sets a `BytesMut`'s length after the safe kernel initialised exactly
-//!   those bytes of its spare capacity;
-//! - the dispatchers call `#[target_feature]` copies of the safe kernels after checking that
-//!   the CPU has the features.
+//! Text payloads of at least 64 bytes take one fused pass on AVX-512BW CPUs: unmask, store
+//! and validate UTF-8 (the Keiser-Lemire lookup algorithm that simdjson and simdutf8 use, at
+//! 64 bytes a step), so the text is read once, from registers.
 //!
-//! The kernels themselves are safe code (writing `MaybeUninit` is safe), a loop over 8-byte
-//! words that LLVM vectorises at the width the target features allow. Tests below compare
-//! every kernel and every dispatch with the byte-at-a-time reference on all lengths, offsets
-//! and alignments; the connection fuzz targets run through them.
+//! This is the only module of the crate with `unsafe` code, in three places:
+//! - [`extend_masked`] and [`extend_masked_utf8`] set a `BytesMut`'s length after a kernel
+//!   initialised exactly those bytes of its spare capacity;
+//! - the dispatchers call `#[target_feature]` functions after checking that the CPU has the
+//!   features;
+//! - the AVX-512 UTF-8 kernel loads and stores 64-byte vectors through pointers (full blocks
+//!   in bounds, the last partial block with byte masks).
+//!
+//! The masking kernels themselves are safe code (writing `MaybeUninit` is safe), a loop over
+//! 8-byte words that LLVM vectorises at the width the target features allow. Tests below
+//! compare every kernel and every dispatch with the byte-at-a-time reference on all lengths,
+//! offsets and alignments, and the UTF-8 kernel with `core::str::from_utf8` on every short
+//! sequence of boundary bytes at every block position and on random, mutated text; the
+//! connection fuzz targets run through all of them.
 #![allow(unsafe_code)]
 
 use core::mem::MaybeUninit;
@@ -106,12 +114,19 @@ mod x86 {
     }
 }
 
+/// Whether the CPU has AVX-512F and AVX-512BW (cached by `std`'s detection).
+#[cfg(all(feature = "std", any(target_arch = "x86", target_arch = "x86_64")))]
+#[inline]
+fn has_avx512() -> bool {
+    std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512bw")
+}
+
 /// [`xor_copy_kernel`] at the widest vector width this CPU has.
 #[inline]
 pub(crate) fn xor_copy(dst: &mut [MaybeUninit<u8>], src: &[u8], word: u64) -> u64 {
     #[cfg(all(feature = "std", any(target_arch = "x86", target_arch = "x86_64")))]
     if src.len() >= DISPATCH_MIN {
-        if std::is_x86_feature_detected!("avx512bw") {
+        if has_avx512() {
             // SAFETY: the CPU has AVX-512F and AVX-512BW (checked just above); the function
             // is otherwise safe.
             return unsafe { x86::xor_copy_avx512(dst, src, word) };
@@ -129,7 +144,7 @@ pub(crate) fn xor_copy(dst: &mut [MaybeUninit<u8>], src: &[u8], word: u64) -> u6
 pub(crate) fn xor_in_place(buf: &mut [u8], word: u64) {
     #[cfg(all(feature = "std", any(target_arch = "x86", target_arch = "x86_64")))]
     if buf.len() >= DISPATCH_MIN {
-        if std::is_x86_feature_detected!("avx512bw") {
+        if has_avx512() {
             // SAFETY: the CPU has AVX-512F and AVX-512BW (checked just above); the function
             // is otherwise safe.
             unsafe { x86::xor_in_place_avx512(buf, word) };
@@ -164,6 +179,226 @@ pub(crate) fn extend_masked(
     // the kernel writes `min(dst.len(), src.len())` bytes, i.e. all of them).
     unsafe { dst.set_len(len) };
     acc & 0x8080_8080_8080_8080 == 0
+}
+
+/// Appends `src` to `dst` like [`extend_masked`] (offset 0) and returns whether the appended
+/// bytes are valid UTF-8 (complete: a truncated last character is invalid). The caller
+/// truncates `dst` back on `false` if it keeps the buffer.
+#[inline]
+pub(crate) fn extend_masked_utf8(dst: &mut BytesMut, src: &[u8], key: Option<[u8; 4]>) -> bool {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if src.len() >= DISPATCH_MIN && has_avx512() {
+        dst.reserve(src.len());
+        let word = key.map_or(0, |k| key_word(k, 0));
+        let spare = &mut dst.spare_capacity_mut()[..src.len()];
+        // SAFETY: the CPU has AVX-512F and AVX-512BW (checked just above).
+        let valid = unsafe { utf8::xor_copy_validate(spare, src, word) };
+        let len = dst.len() + src.len();
+        // SAFETY: `reserve` made room for `src.len()` more bytes and `xor_copy_validate`
+        // initialised all `spare.len() == src.len()` bytes of `spare`.
+        unsafe { dst.set_len(len) };
+        return valid;
+    }
+    let start = dst.len();
+    extend_masked(dst, src, key, 0) || simdutf8::basic::from_utf8(&dst[start..]).is_ok()
+}
+
+/// The fused unmask + UTF-8 validation kernel for AVX-512BW: the lookup algorithm of
+/// Keiser and Lemire, "Validating UTF-8 In Less Than One Instruction Per Byte" (2021), as in
+/// simdjson and simdutf8, on 64-byte blocks.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+mod utf8 {
+    use core::arch::x86_64::{
+        __m512i, _mm_setr_epi8, _mm512_alignr_epi8, _mm512_alignr_epi64, _mm512_and_si512,
+        _mm512_broadcast_i32x4, _mm512_loadu_si512, _mm512_mask_storeu_epi8,
+        _mm512_maskz_loadu_epi8, _mm512_maskz_mov_epi8, _mm512_or_si512, _mm512_set_epi64,
+        _mm512_set1_epi8, _mm512_set1_epi64, _mm512_setzero_si512, _mm512_shuffle_epi8,
+        _mm512_srli_epi16, _mm512_storeu_si512, _mm512_subs_epu8, _mm512_ternarylogic_epi64,
+        _mm512_test_epi8_mask, _mm512_xor_si512,
+    };
+    use core::mem::MaybeUninit;
+
+    // Error classes of a (byte 1, byte 2) pair; a pair is an error iff the three lookups
+    // below agree on one class.
+    const TOO_SHORT: u8 = 1 << 0; // a lead byte not followed by a continuation
+    const TOO_LONG: u8 = 1 << 1; // a continuation after an ASCII byte
+    const OVERLONG_3: u8 = 1 << 2; // E0 followed by 80..9F
+    const TOO_LARGE: u8 = 1 << 3; // F4 followed by 90..BF, or a lead F5..FF
+    const SURROGATE: u8 = 1 << 4; // ED followed by A0..BF
+    const OVERLONG_2: u8 = 1 << 5; // C0, C1
+    const TOO_LARGE_1000: u8 = 1 << 6; // F5..FF followed by 80..8F
+    const OVERLONG_4: u8 = 1 << 6; // F0 followed by 80..8F
+    const TWO_CONTS: u8 = 1 << 7; // two continuations in a row (checked by length below)
+    const CARRY: u8 = TOO_SHORT | TOO_LONG | TWO_CONTS;
+
+    /// Indexed by the high nibble of the previous byte.
+    const BYTE_1_HIGH: [u8; 16] = [
+        TOO_LONG,
+        TOO_LONG,
+        TOO_LONG,
+        TOO_LONG,
+        TOO_LONG,
+        TOO_LONG,
+        TOO_LONG,
+        TOO_LONG,
+        TWO_CONTS,
+        TWO_CONTS,
+        TWO_CONTS,
+        TWO_CONTS,
+        TOO_SHORT | OVERLONG_2,
+        TOO_SHORT,
+        TOO_SHORT | OVERLONG_3 | SURROGATE,
+        TOO_SHORT | TOO_LARGE | TOO_LARGE_1000 | OVERLONG_4,
+    ];
+    /// Indexed by the low nibble of the previous byte.
+    const BYTE_1_LOW: [u8; 16] = [
+        CARRY | OVERLONG_3 | OVERLONG_2 | OVERLONG_4,
+        CARRY | OVERLONG_2,
+        CARRY,
+        CARRY,
+        CARRY | TOO_LARGE,
+        CARRY | TOO_LARGE | TOO_LARGE_1000,
+        CARRY | TOO_LARGE | TOO_LARGE_1000,
+        CARRY | TOO_LARGE | TOO_LARGE_1000,
+        CARRY | TOO_LARGE | TOO_LARGE_1000,
+        CARRY | TOO_LARGE | TOO_LARGE_1000,
+        CARRY | TOO_LARGE | TOO_LARGE_1000,
+        CARRY | TOO_LARGE | TOO_LARGE_1000,
+        CARRY | TOO_LARGE | TOO_LARGE_1000,
+        CARRY | TOO_LARGE | TOO_LARGE_1000 | SURROGATE,
+        CARRY | TOO_LARGE | TOO_LARGE_1000,
+        CARRY | TOO_LARGE | TOO_LARGE_1000,
+    ];
+    /// Indexed by the high nibble of the current byte.
+    const BYTE_2_HIGH: [u8; 16] = [
+        TOO_SHORT,
+        TOO_SHORT,
+        TOO_SHORT,
+        TOO_SHORT,
+        TOO_SHORT,
+        TOO_SHORT,
+        TOO_SHORT,
+        TOO_SHORT,
+        TOO_LONG | OVERLONG_2 | TWO_CONTS | OVERLONG_3 | TOO_LARGE_1000 | OVERLONG_4,
+        TOO_LONG | OVERLONG_2 | TWO_CONTS | OVERLONG_3 | TOO_LARGE,
+        TOO_LONG | OVERLONG_2 | TWO_CONTS | SURROGATE | TOO_LARGE,
+        TOO_LONG | OVERLONG_2 | TWO_CONTS | SURROGATE | TOO_LARGE,
+        TOO_SHORT,
+        TOO_SHORT,
+        TOO_SHORT,
+        TOO_SHORT,
+    ];
+
+    /// A 16-byte table in every 128-bit lane, for `vpshufb` lookups.
+    #[target_feature(enable = "avx512f,avx512bw")]
+    fn table(t: [u8; 16]) -> __m512i {
+        let t = t.map(u8::cast_signed);
+        _mm512_broadcast_i32x4(_mm_setr_epi8(
+            t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], t[10], t[11], t[12], t[13],
+            t[14], t[15],
+        ))
+    }
+
+    /// The stream `prev ++ input` shifted by `16 - SHIFT` bytes: byte `i` of the result is
+    /// byte `i - (16 - SHIFT)` of `input` (reaching back into `prev`). `SHIFT` is 15, 14, 13
+    /// for the byte 1, 2, 3 positions back.
+    #[target_feature(enable = "avx512f,avx512bw")]
+    fn back<const SHIFT: i32>(input: __m512i, prev: __m512i) -> __m512i {
+        // Lanes [prev.3, input.0, input.1, input.2]: each lane's predecessor.
+        let before = _mm512_alignr_epi64::<6>(input, prev);
+        _mm512_alignr_epi8::<SHIFT>(input, before)
+    }
+
+    struct Tables {
+        byte_1_high: __m512i,
+        byte_1_low: __m512i,
+        byte_2_high: __m512i,
+        nibble: __m512i,
+    }
+
+    /// The error bits of the 64 bytes `input` following `prev` (non-zero: invalid).
+    #[target_feature(enable = "avx512f,avx512bw")]
+    fn block_errors(t: &Tables, input: __m512i, prev: __m512i) -> __m512i {
+        let prev1 = back::<15>(input, prev);
+        let b1_high = _mm512_shuffle_epi8(
+            t.byte_1_high,
+            _mm512_and_si512(_mm512_srli_epi16::<4>(prev1), t.nibble),
+        );
+        let b1_low = _mm512_shuffle_epi8(t.byte_1_low, _mm512_and_si512(prev1, t.nibble));
+        let b2_high = _mm512_shuffle_epi8(
+            t.byte_2_high,
+            _mm512_and_si512(_mm512_srli_epi16::<4>(input), t.nibble),
+        );
+        // 0x80: a AND b AND c.
+        let special = _mm512_ternarylogic_epi64::<0x80>(b1_high, b1_low, b2_high);
+        // Bytes 2 and 3 after a 3- or 4-byte lead must be continuations (TWO_CONTS there is
+        // expected, elsewhere an error): saturating 0xe0 - 0x80 and 0xf0 - 0x80 off them
+        // leaves the high bit set only after such a lead.
+        let third = _mm512_subs_epu8(back::<14>(input, prev), _mm512_set1_epi8(0x60));
+        let fourth = _mm512_subs_epu8(back::<13>(input, prev), _mm512_set1_epi8(0x70));
+        let must23 = _mm512_and_si512(
+            _mm512_or_si512(third, fourth),
+            _mm512_set1_epi8(0x80_u8.cast_signed()),
+        );
+        _mm512_xor_si512(must23, special)
+    }
+
+    /// Writes `src ^ word` (repeated) into `dst` (both the same length; the shorter one
+    /// counts) and returns whether the written bytes are complete, valid UTF-8.
+    #[target_feature(enable = "avx512f,avx512bw")]
+    pub(super) fn xor_copy_validate(dst: &mut [MaybeUninit<u8>], src: &[u8], word: u64) -> bool {
+        let n = dst.len().min(src.len());
+        let t = Tables {
+            byte_1_high: table(BYTE_1_HIGH),
+            byte_1_low: table(BYTE_1_LOW),
+            byte_2_high: table(BYTE_2_HIGH),
+            nibble: _mm512_set1_epi8(0x0f),
+        };
+        let key = _mm512_set1_epi64(word.cast_signed());
+        let mut prev = _mm512_setzero_si512();
+        let mut errors = _mm512_setzero_si512();
+        let mut i = 0;
+        while i + 64 <= n {
+            // SAFETY: bytes i..i + 64 are within `src` (i + 64 <= n <= src.len()).
+            let input = unsafe { _mm512_loadu_si512(src.as_ptr().add(i).cast()) };
+            let input = _mm512_xor_si512(input, key);
+            // SAFETY: bytes i..i + 64 are within `dst` (i + 64 <= n <= dst.len()); storing
+            // initialises them.
+            unsafe { _mm512_storeu_si512(dst.as_mut_ptr().add(i).cast(), input) };
+            errors = _mm512_or_si512(errors, block_errors(&t, input, prev));
+            prev = input;
+            i += 64;
+        }
+        if i < n {
+            let mask = (1u64 << (n - i)) - 1; // n - i < 64
+            // SAFETY: only the bytes i..n selected by `mask` are read (within `src`); masked
+            // AVX-512 loads do not touch (or fault on) the others.
+            let input = unsafe { _mm512_maskz_loadu_epi8(mask, src.as_ptr().add(i).cast()) };
+            // The key on the padding would make it non-ASCII: zero it again.
+            let input = _mm512_maskz_mov_epi8(mask, _mm512_xor_si512(input, key));
+            // SAFETY: only the bytes i..n selected by `mask` are written (within `dst`).
+            unsafe { _mm512_mask_storeu_epi8(dst.as_mut_ptr().add(i).cast(), mask, input) };
+            errors = _mm512_or_si512(errors, block_errors(&t, input, prev));
+            prev = input;
+        }
+        // A character cut off by the end: a lead byte in the last three positions with too
+        // few bytes after it (the zero padding of a partial block is caught above as
+        // TOO_SHORT).
+        // Bytes 61, 62, 63 above EF, DF, BF: leads of 4-, 3+-, 2+-byte characters.
+        let last = _mm512_set_epi64(
+            0xbfdf_efff_ffff_ffff_u64.cast_signed(),
+            -1,
+            -1,
+            -1,
+            -1,
+            -1,
+            -1,
+            -1,
+        );
+        let incomplete = _mm512_subs_epu8(prev, last);
+        errors = _mm512_or_si512(errors, incomplete);
+        _mm512_test_epi8_mask(errors, errors) == 0
+    }
 }
 
 #[cfg(test)]
@@ -283,7 +518,103 @@ mod tests {
         }
     }
 
+    /// Bytes at the edges of every UTF-8 class (ASCII, continuations, each lead range and its
+    /// special second-byte ranges, never-valid bytes).
+    const EDGES: [u8; 24] = [
+        0x00, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1, 0xc2, 0xdf, 0xe0, 0xe1, 0xec,
+        0xed, 0xee, 0xef, 0xf0, 0xf1, 0xf3, 0xf4, 0xf5, 0xff,
+    ];
+
+    /// `extend_masked_utf8` on `text` masked with `key`: the bytes appended and the verdict
+    /// must equal the unmasked text and `core::str::from_utf8`.
+    fn check_utf8(text: &[u8], key: [u8; 4]) {
+        let mut masked = text.to_vec();
+        apply_mask_reference(&mut masked, key, 0);
+        let mut dst = BytesMut::from(&b"ab"[..]);
+        let valid = extend_masked_utf8(&mut dst, &masked, Some(key));
+        assert_eq!(&dst[2..], text, "unmasked bytes");
+        assert_eq!(
+            valid,
+            core::str::from_utf8(text).is_ok(),
+            "verdict for {text:02x?}"
+        );
+    }
+
+    #[test]
+    fn utf8_every_edge_sequence_of_four_at_block_edges() {
+        // Every sequence of 4 edge bytes, at the start, across the first block boundary and
+        // at the very end of a payload (full and partial last blocks).
+        let key = [0x5a, 0xc3, 0x01, 0xfe];
+        let mut text = alloc::vec![b'x'; 130];
+        for &a in &EDGES {
+            for &b in &EDGES {
+                for &c in &EDGES {
+                    for &d in &EDGES {
+                        for (at, len) in [(0, 64), (61, 130), (62, 70), (124, 128), (60, 64)] {
+                            text.fill(b'x');
+                            text[at..at + 4].copy_from_slice(&[a, b, c, d]);
+                            check_utf8(&text[..len], key);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn utf8_truncated_characters_at_every_end() {
+        // A multi-byte character cut at every length, ending a payload of every length
+        // from 64 to 200: invalid unless whole.
+        for ch in [
+            'é',
+            'ᛗ',
+            '日',
+            '🦀',
+            '\u{10ffff}',
+            '\u{ffff}',
+            '\u{800}',
+            '\u{80}',
+        ] {
+            let mut buf = [0u8; 4];
+            let enc = ch.encode_utf8(&mut buf).as_bytes();
+            for len in 64..200 {
+                for cut in 1..=enc.len() {
+                    let mut text = alloc::vec![b'a'; len - cut];
+                    text.extend_from_slice(&enc[..cut]);
+                    check_utf8(&text, [1, 2, 3, 4]);
+                }
+            }
+        }
+    }
+
+    fn text_or_noise() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            // Valid text of any characters, then some bytes overwritten with edge bytes.
+            (
+                ".{0,300}",
+                proptest::collection::vec((any::<prop::sample::Index>(), 0..EDGES.len()), 0..3)
+            )
+                .prop_map(|(s, edits)| {
+                    let mut v = s.into_bytes();
+                    for (at, e) in edits {
+                        if !v.is_empty() {
+                            let i = at.index(v.len());
+                            v[i] = EDGES[e];
+                        }
+                    }
+                    v
+                }),
+            ".{0,300}".prop_map(alloc::string::String::into_bytes),
+            proptest::collection::vec(any::<u8>(), 0..300),
+        ]
+    }
+
     proptest! {
+        #[test]
+        fn utf8_kernel_agrees_with_core(text in text_or_noise(), key in any::<[u8; 4]>()) {
+            check_utf8(&text, key);
+        }
+
         #[test]
         fn extend_masked_appends_the_reference(
             prefix in proptest::collection::vec(any::<u8>(), 0..40),
