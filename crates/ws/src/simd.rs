@@ -35,13 +35,11 @@ const DISPATCH_MIN: usize = 64;
 /// The key rotated to payload `offset` and repeated over a 64-bit word.
 #[inline]
 pub(crate) fn key_word(key: [u8; 4], offset: usize) -> u64 {
-    let rot = offset & 3;
-    let k = [
-        key[rot],
-        key[(rot + 1) & 3],
-        key[(rot + 2) & 3],
-        key[(rot + 3) & 3],
-    ];
+    // Byte i of the rotated key is key[(offset + i) & 3]: a right rotation of the
+    // little-endian word by whole bytes.
+    let k = u32::from_le_bytes(key)
+        .rotate_right(8 * (offset & 3) as u32)
+        .to_le_bytes();
     u64::from_ne_bytes([k[0], k[1], k[2], k[3], k[0], k[1], k[2], k[3]])
 }
 
@@ -162,7 +160,11 @@ pub(crate) fn xor_in_place(buf: &mut [u8], word: u64) {
 /// Appends `src` to `dst`, XORed with the masking `key` at payload `offset` (copied as is
 /// with `None`), in one pass into `dst`'s spare capacity: no zero-fill. Returns whether the
 /// appended bytes are all ASCII.
-#[inline]
+#[allow(
+    clippy::inline_always,
+    reason = "per-message hot path: a call costs more than a 16-byte payload's copy"
+)]
+#[inline(always)]
 pub(crate) fn extend_masked(
     dst: &mut BytesMut,
     src: &[u8],
@@ -184,7 +186,11 @@ pub(crate) fn extend_masked(
 /// Appends `src` to `dst` like [`extend_masked`] (offset 0) and returns whether the appended
 /// bytes are valid UTF-8 (complete: a truncated last character is invalid). The caller
 /// truncates `dst` back on `false` if it keeps the buffer.
-#[inline]
+#[allow(
+    clippy::inline_always,
+    reason = "per-message hot path: a call costs more than a 16-byte payload's copy"
+)]
+#[inline(always)]
 pub(crate) fn extend_masked_utf8(dst: &mut BytesMut, src: &[u8], key: Option<[u8; 4]>) -> bool {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     if src.len() >= DISPATCH_MIN && has_avx512() {
