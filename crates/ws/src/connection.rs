@@ -10,7 +10,11 @@ use crate::close::CloseCode;
 use crate::error::{ProtocolError, SendError};
 use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode, Status};
 use crate::mask::apply_mask;
-use crate::simd::{extend_masked, extend_masked_utf8};
+use crate::simd::{extend_masked, extend_masked_streaming, extend_masked_utf8};
+
+/// A binary message's bytes past this many are written with streaming (non-temporal) stores:
+/// beyond the L2 cache size such a message does not stay in cache anyway.
+const STREAM_AFTER: usize = 1 << 20;
 
 /// In a run's length queue: the message is text.
 const RUN_TEXT: u16 = 0x8000;
@@ -743,12 +747,19 @@ impl Connection {
         else {
             return Ok(());
         };
-        let dst = if opcode.is_control() {
-            &mut self.ctrl
+        let bulk = !opcode.is_control()
+            && self.buf.len() >= STREAM_AFTER
+            && self
+                .msg
+                .is_some_and(|m| m.kind == MessageKind::Binary && !m.compressed);
+        let ascii = if bulk {
+            extend_masked_streaming(&mut self.buf, chunk, mask, offset);
+            false
+        } else if opcode.is_control() {
+            extend_masked(&mut self.ctrl, chunk, mask, offset)
         } else {
-            &mut self.buf
+            extend_masked(&mut self.buf, chunk, mask, offset)
         };
-        let ascii = extend_masked(dst, chunk, mask, offset);
         let remaining = remaining - chunk.len() as u64;
         self.recv = Recv::Payload {
             remaining,
