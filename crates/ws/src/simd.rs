@@ -27,9 +27,8 @@ use core::mem::MaybeUninit;
 
 use bytes::BytesMut;
 
-/// Inputs shorter than this stay on the inlined baseline kernel: dispatching costs more
-/// than wider vectors save.
-#[cfg(all(feature = "std", any(target_arch = "x86", target_arch = "x86_64")))]
+/// Inputs shorter than this stay on the inlined baseline kernel: dispatching and aligning
+/// cost more than wider vectors save.
 const DISPATCH_MIN: usize = 64;
 
 /// The key rotated to payload `offset` and repeated over a 64-bit word.
@@ -180,6 +179,9 @@ pub(crate) fn xor_copy(dst: &mut [MaybeUninit<u8>], src: &[u8], word: u64) -> u6
             return unsafe { x86::xor_copy_avx2(dst, src, word) };
         }
     }
+    if src.len() >= DISPATCH_MIN {
+        return xor_copy_aligned(dst, src, word);
+    }
     xor_copy_kernel(dst, src, word)
 }
 
@@ -200,7 +202,11 @@ pub(crate) fn xor_in_place(buf: &mut [u8], word: u64) {
             return;
         }
     }
-    xor_in_place_kernel(buf, word);
+    if buf.len() >= DISPATCH_MIN {
+        xor_in_place_aligned(buf, word);
+    } else {
+        xor_in_place_kernel(buf, word);
+    }
 }
 
 /// Appends `src` to `dst`, XORed with the masking `key` at payload `offset` (copied as is
@@ -544,6 +550,7 @@ mod tests {
     type CopyKernel = fn(&mut [MaybeUninit<u8>], &[u8], u64) -> u64;
 
     fn copy_kernels() -> Vec<CopyKernel> {
+        #[allow(unused_mut, reason = "extended on x86 with std")]
         let mut k: Vec<CopyKernel> = alloc::vec![|d, s, w| xor_copy_kernel(d, s, w), xor_copy];
         #[cfg(all(feature = "std", any(target_arch = "x86", target_arch = "x86_64")))]
         {
@@ -560,6 +567,7 @@ mod tests {
     }
 
     fn in_place_kernels() -> Vec<fn(&mut [u8], u64)> {
+        #[allow(unused_mut, reason = "extended on x86 with std")]
         let mut k: Vec<fn(&mut [u8], u64)> =
             alloc::vec![|b, w| xor_in_place_kernel(b, w), xor_in_place];
         #[cfg(all(feature = "std", any(target_arch = "x86", target_arch = "x86_64")))]
