@@ -7,20 +7,24 @@
 //! and validate UTF-8 (the Keiser-Lemire lookup algorithm that simdjson and simdutf8 use, at
 //! 64 bytes a step), so the text is read once, from registers.
 //!
+//! Binary messages past 1 MiB are appended with streaming (non-temporal) stores
+//! ([`extend_masked_streaming`]).
+//!
 //! This is the only module of the crate with `unsafe` code, in three places:
-//! - [`extend_masked`] and [`extend_masked_utf8`] set a `BytesMut`'s length after a kernel
-//!   initialised exactly those bytes of its spare capacity;
+//! - [`extend_masked`], [`extend_masked_streaming`] and [`extend_masked_utf8`] set a
+//!   `BytesMut`'s length after a kernel initialised exactly those bytes of its spare capacity;
 //! - the dispatchers call `#[target_feature]` functions after checking that the CPU has the
 //!   features;
-//! - the AVX-512 UTF-8 kernel loads and stores 64-byte vectors through pointers (full blocks
-//!   in bounds, the last partial block with byte masks).
+//! - the AVX-512 UTF-8 and streaming kernels load and store 64-byte vectors through pointers
+//!   (full blocks in bounds, the last partial block with byte masks; streamed blocks aligned).
 //!
 //! The masking kernels themselves are safe code (writing `MaybeUninit` is safe), a loop over
 //! 8-byte words that LLVM vectorises at the width the target features allow. Tests below
 //! compare every kernel and every dispatch with the byte-at-a-time reference on all lengths,
-//! offsets and alignments, and the UTF-8 kernel with `core::str::from_utf8` on every short
-//! sequence of boundary bytes at every block position and on random, mutated text; the
-//! connection fuzz targets run through all of them.
+//! offsets and alignments, and the UTF-8 kernel with `core::str::from_utf8` on every 4-byte
+//! sequence of class-boundary bytes at the block edges, truncated characters and random,
+//! mutated text; the connection fuzz targets (and `ws_receive_differential`, which checks
+//! bytes and UTF-8 verdicts against `core`) run through all of them.
 #![allow(unsafe_code)]
 
 use core::mem::MaybeUninit;
