@@ -3,9 +3,9 @@
 //! the CPU has (AVX-512BW or AVX2, detected at run time with the `std` feature; the baseline
 //! build otherwise).
 //!
-//! Text payloads of at least 64 bytes take one fused pass on AVX-512BW CPUs: unmask, store
-//! and validate UTF-8 (the Keiser-Lemire lookup algorithm that simdjson and simdutf8 use, at
-//! 64 bytes a step), so the text is read once, from registers.
+//! Text payloads of at least 64 bytes take one fused pass: unmask, store and validate UTF-8
+//! (the Keiser-Lemire lookup algorithm that simdjson and simdutf8 use, 64 bytes a step with
+//! AVX-512BW, 32 with AVX2), so the text is read once, from registers.
 //!
 //! Binary messages past 1 MiB are appended with streaming (non-temporal) stores
 //! ([`extend_masked_streaming`]).
@@ -15,8 +15,9 @@
 //!   `BytesMut`'s length after a kernel initialised exactly those bytes of its spare capacity;
 //! - the dispatchers call `#[target_feature]` functions after checking that the CPU has the
 //!   features;
-//! - the AVX-512 UTF-8 and streaming kernels load and store 64-byte vectors through pointers
-//!   (full blocks in bounds, the last partial block with byte masks; streamed blocks aligned).
+//! - the UTF-8 and streaming kernels load and store vectors through pointers (full blocks in
+//!   bounds; the last partial block with byte masks (AVX-512) or through a stack copy (AVX2);
+//!   streamed blocks aligned).
 //!
 //! The masking kernels themselves are safe code (writing `MaybeUninit` is safe), a loop over
 //! 8-byte words that LLVM vectorises at the width the target features allow. Tests below
@@ -330,6 +331,19 @@ pub(crate) fn extend_masked_utf8(dst: &mut BytesMut, src: &[u8], key: Option<[u8
         unsafe { dst.set_len(len) };
         return valid;
     }
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if src.len() >= DISPATCH_MIN && std::is_x86_feature_detected!("avx2") {
+        dst.reserve(src.len());
+        let word = key.map_or(0, |k| key_word(k, 0));
+        let spare = &mut dst.spare_capacity_mut()[..src.len()];
+        // SAFETY: the CPU has AVX2 (checked just above).
+        let valid = unsafe { utf8_avx2::xor_copy_validate(spare, src, word) };
+        let len = dst.len() + src.len();
+        // SAFETY: `reserve` made room for `src.len()` more bytes and `xor_copy_validate`
+        // initialised all `spare.len() == src.len()` bytes of `spare`.
+        unsafe { dst.set_len(len) };
+        return valid;
+    }
     let start = dst.len();
     extend_masked(dst, src, key, 0) || simdutf8::basic::from_utf8(&dst[start..]).is_ok()
 }
@@ -363,7 +377,7 @@ mod utf8 {
     const CARRY: u8 = TOO_SHORT | TOO_LONG | TWO_CONTS;
 
     /// Indexed by the high nibble of the previous byte.
-    const BYTE_1_HIGH: [u8; 16] = [
+    pub(super) const BYTE_1_HIGH: [u8; 16] = [
         TOO_LONG,
         TOO_LONG,
         TOO_LONG,
@@ -382,7 +396,7 @@ mod utf8 {
         TOO_SHORT | TOO_LARGE | TOO_LARGE_1000 | OVERLONG_4,
     ];
     /// Indexed by the low nibble of the previous byte.
-    const BYTE_1_LOW: [u8; 16] = [
+    pub(super) const BYTE_1_LOW: [u8; 16] = [
         CARRY | OVERLONG_3 | OVERLONG_2 | OVERLONG_4,
         CARRY | OVERLONG_2,
         CARRY,
@@ -401,7 +415,7 @@ mod utf8 {
         CARRY | TOO_LARGE | TOO_LARGE_1000,
     ];
     /// Indexed by the high nibble of the current byte.
-    const BYTE_2_HIGH: [u8; 16] = [
+    pub(super) const BYTE_2_HIGH: [u8; 16] = [
         TOO_SHORT,
         TOO_SHORT,
         TOO_SHORT,
@@ -529,6 +543,118 @@ mod utf8 {
         let incomplete = _mm512_subs_epu8(prev, last);
         errors = _mm512_or_si512(errors, incomplete);
         _mm512_test_epi8_mask(errors, errors) == 0
+    }
+}
+
+/// The fused unmask + UTF-8 validation kernel for AVX2 CPUs without AVX-512: the same
+/// algorithm and tables on 32-byte blocks.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+mod utf8_avx2 {
+    use core::arch::x86_64::{
+        __m256i, _mm_setr_epi8, _mm256_alignr_epi8, _mm256_and_si256, _mm256_broadcastsi128_si256,
+        _mm256_loadu_si256, _mm256_or_si256, _mm256_permute2x128_si256, _mm256_set_epi64x,
+        _mm256_set1_epi8, _mm256_set1_epi64x, _mm256_setzero_si256, _mm256_shuffle_epi8,
+        _mm256_srli_epi16, _mm256_storeu_si256, _mm256_subs_epu8, _mm256_testz_si256,
+        _mm256_xor_si256,
+    };
+    use core::mem::MaybeUninit;
+
+    use super::utf8::{BYTE_1_HIGH, BYTE_1_LOW, BYTE_2_HIGH};
+
+    /// A 16-byte table in both 128-bit lanes, for `vpshufb` lookups.
+    #[target_feature(enable = "avx2")]
+    fn table(t: [u8; 16]) -> __m256i {
+        let t = t.map(u8::cast_signed);
+        _mm256_broadcastsi128_si256(_mm_setr_epi8(
+            t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], t[10], t[11], t[12], t[13],
+            t[14], t[15],
+        ))
+    }
+
+    /// Byte `i` of the result is byte `i - (16 - SHIFT)` of the stream `prev ++ input`.
+    #[target_feature(enable = "avx2")]
+    fn back<const SHIFT: i32>(input: __m256i, prev: __m256i) -> __m256i {
+        // Lanes [prev.1, input.0]: each lane's predecessor.
+        let before = _mm256_permute2x128_si256::<0x21>(prev, input);
+        _mm256_alignr_epi8::<SHIFT>(input, before)
+    }
+
+    struct Tables {
+        byte_1_high: __m256i,
+        byte_1_low: __m256i,
+        byte_2_high: __m256i,
+        nibble: __m256i,
+    }
+
+    /// The error bits of the 32 bytes `input` following `prev` (non-zero: invalid).
+    #[target_feature(enable = "avx2")]
+    fn block_errors(t: &Tables, input: __m256i, prev: __m256i) -> __m256i {
+        let prev1 = back::<15>(input, prev);
+        let b1_high = _mm256_shuffle_epi8(
+            t.byte_1_high,
+            _mm256_and_si256(_mm256_srli_epi16::<4>(prev1), t.nibble),
+        );
+        let b1_low = _mm256_shuffle_epi8(t.byte_1_low, _mm256_and_si256(prev1, t.nibble));
+        let b2_high = _mm256_shuffle_epi8(
+            t.byte_2_high,
+            _mm256_and_si256(_mm256_srli_epi16::<4>(input), t.nibble),
+        );
+        let special = _mm256_and_si256(_mm256_and_si256(b1_high, b1_low), b2_high);
+        let third = _mm256_subs_epu8(back::<14>(input, prev), _mm256_set1_epi8(0x60));
+        let fourth = _mm256_subs_epu8(back::<13>(input, prev), _mm256_set1_epi8(0x70));
+        let must23 = _mm256_and_si256(
+            _mm256_or_si256(third, fourth),
+            _mm256_set1_epi8(0x80_u8.cast_signed()),
+        );
+        _mm256_xor_si256(must23, special)
+    }
+
+    /// Writes `src ^ word` (repeated) into `dst` (the shorter length of both counts) and
+    /// returns whether the written bytes are complete, valid UTF-8.
+    #[target_feature(enable = "avx2")]
+    pub(super) fn xor_copy_validate(dst: &mut [MaybeUninit<u8>], src: &[u8], word: u64) -> bool {
+        let n = dst.len().min(src.len());
+        let t = Tables {
+            byte_1_high: table(BYTE_1_HIGH),
+            byte_1_low: table(BYTE_1_LOW),
+            byte_2_high: table(BYTE_2_HIGH),
+            nibble: _mm256_set1_epi8(0x0f),
+        };
+        let key = _mm256_set1_epi64x(word.cast_signed());
+        let mut prev = _mm256_setzero_si256();
+        let mut errors = _mm256_setzero_si256();
+        let mut i = 0;
+        while i + 32 <= n {
+            // SAFETY: bytes i..i + 32 are within `src` (i + 32 <= n <= src.len()).
+            let input = unsafe { _mm256_loadu_si256(src.as_ptr().add(i).cast()) };
+            let input = _mm256_xor_si256(input, key);
+            // SAFETY: bytes i..i + 32 are within `dst` (i + 32 <= n <= dst.len()); storing
+            // initialises them.
+            unsafe { _mm256_storeu_si256(dst.as_mut_ptr().add(i).cast(), input) };
+            errors = _mm256_or_si256(errors, block_errors(&t, input, prev));
+            prev = input;
+            i += 32;
+        }
+        if i < n {
+            // The last 1-31 bytes through a zero-padded block on the stack (i is a multiple
+            // of 32, so the key phase restarts with the word).
+            let mut last = [0u8; 32];
+            let key = word.to_ne_bytes();
+            for (j, (out, b)) in last.iter_mut().zip(&src[i..n]).enumerate() {
+                *out = b ^ key[j & 7];
+            }
+            for (d, b) in dst[i..n].iter_mut().zip(last) {
+                d.write(b);
+            }
+            // SAFETY: `last` is 32 readable bytes.
+            let input = unsafe { _mm256_loadu_si256(last.as_ptr().cast()) };
+            errors = _mm256_or_si256(errors, block_errors(&t, input, prev));
+            prev = input;
+        }
+        // Bytes 29, 30, 31 above EF, DF, BF: a character cut off by the end.
+        let last = _mm256_set_epi64x(0xbfdf_efff_ffff_ffff_u64.cast_signed(), -1, -1, -1);
+        errors = _mm256_or_si256(errors, _mm256_subs_epu8(prev, last));
+        _mm256_testz_si256(errors, errors) == 1
     }
 }
 
@@ -666,27 +792,46 @@ mod tests {
     fn check_utf8(text: &[u8], key: [u8; 4]) {
         let mut masked = text.to_vec();
         apply_mask_reference(&mut masked, key, 0);
+        let want = core::str::from_utf8(text).is_ok();
         let mut dst = BytesMut::from(&b"ab"[..]);
         let valid = extend_masked_utf8(&mut dst, &masked, Some(key));
         assert_eq!(&dst[2..], text, "unmasked bytes");
-        assert_eq!(
-            valid,
-            core::str::from_utf8(text).is_ok(),
-            "verdict for {text:02x?}"
-        );
+        assert_eq!(valid, want, "verdict for {text:02x?}");
+        // The AVX2 kernel too (the dispatch above prefers AVX-512 where the CPU has it).
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        if std::is_x86_feature_detected!("avx2") {
+            let mut out = alloc::vec![MaybeUninit::new(0xa5u8); text.len()];
+            // SAFETY (test): called only when AVX2 is present.
+            let valid =
+                unsafe { utf8_avx2::xor_copy_validate(&mut out, &masked, key_word(key, 0)) };
+            // SAFETY (test): the kernel initialised every byte (they were initialised before
+            // too).
+            let got: Vec<u8> = out.iter().map(|b| unsafe { b.assume_init() }).collect();
+            assert_eq!(got, text, "AVX2 unmasked bytes");
+            assert_eq!(valid, want, "AVX2 verdict for {text:02x?}");
+        }
     }
 
     #[test]
     fn utf8_every_edge_sequence_of_four_at_block_edges() {
-        // Every sequence of 4 edge bytes, at the start, across the first block boundary and
-        // at the very end of a payload (full and partial last blocks).
+        // Every sequence of 4 edge bytes, at the start, across 16-byte lane and 32/64-byte
+        // block boundaries and at the very end of a payload (full and partial last blocks),
+        // for the AVX-512 and the AVX2 kernel.
         let key = [0x5a, 0xc3, 0x01, 0xfe];
         let mut text = alloc::vec![b'x'; 130];
         for &a in &EDGES {
             for &b in &EDGES {
                 for &c in &EDGES {
                     for &d in &EDGES {
-                        for (at, len) in [(0, 64), (61, 130), (62, 70), (124, 128), (60, 64)] {
+                        for (at, len) in [
+                            (0, 64),
+                            (14, 40),
+                            (30, 100),
+                            (61, 130),
+                            (62, 70),
+                            (124, 128),
+                            (60, 64),
+                        ] {
                             text.fill(b'x');
                             text[at..at + 4].copy_from_slice(&[a, b, c, d]);
                             check_utf8(&text[..len], key);
