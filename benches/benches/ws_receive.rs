@@ -1,7 +1,7 @@
 //! Receive path, server role: masked client frames (a fresh random key per frame) in 64 KiB
 //! reads, complete messages out, text validated. stompbox-ws beside tungstenite,
 //! fastwebsockets, tokio-websockets and websocket-codec on the same inputs, plus a 16 MiB
-//! memcpy as the memory-speed reference.
+//! memcpy as the memory-speed reference and (W2, W3) a memcpy of the wire in the same reads.
 //!
 //! `cargo bench -p stompbox-benches --bench ws_receive -- --warm-up-time 1 --measurement-time 3`
 
@@ -70,6 +70,19 @@ fn receive(c: &mut Criterion) {
             b.iter(|| black_box(run_websocket_codec(black_box(wire))));
         });
         if w.payload_bytes >= 16 << 20 {
+            // The wire itself copied in the same 64 KiB reads into one reused buffer: the
+            // memory traffic floor of reading this input (W2's 131 MB wire does not fit in
+            // cache, unlike the 16 MiB memcpy below).
+            let mut read_buf = vec![0u8; ws_common::READ_CHUNK];
+            g.throughput(Throughput::Bytes(w.wire.len() as u64));
+            g.bench_function(BenchmarkId::new("memcpy", "wire in 64 KiB reads"), |b| {
+                b.iter(|| {
+                    for chunk in black_box(wire).chunks(ws_common::READ_CHUNK) {
+                        read_buf[..chunk.len()].copy_from_slice(chunk);
+                        black_box(&read_buf);
+                    }
+                });
+            });
             let src = vec![7u8; 16 << 20];
             let mut dst = vec![0u8; 16 << 20];
             g.throughput(Throughput::Bytes(16 << 20));

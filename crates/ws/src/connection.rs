@@ -9,11 +9,15 @@ use bytes::{Buf, Bytes, BytesMut};
 use crate::close::CloseCode;
 use crate::error::{ProtocolError, SendError};
 use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode, Status};
-use crate::mask::{apply_mask, copy_masked};
+use crate::mask::apply_mask;
+use crate::simd::{extend_masked, extend_masked_streaming, extend_masked_utf8};
 
-/// Payloads are copied and unmasked in pieces of this size, so the XOR pass runs on data that
-/// is still in L1/L2 cache right after the copy.
-const UNMASK_PIECE: usize = 16 * 1024;
+/// A binary message's bytes past this many are written with streaming (non-temporal) stores:
+/// beyond the L2 cache size such a message does not stay in cache anyway.
+const STREAM_AFTER: usize = 1 << 20;
+
+/// In a run's length queue: the message is text.
+const RUN_TEXT: u16 = 0x8000;
 
 /// Frames with payloads up to this size are encoded on the stack and appended in one copy.
 const SMALL_FRAME: usize = 128;
@@ -250,9 +254,10 @@ enum Recv {
 #[derive(Debug)]
 enum Queued {
     Event(Event),
-    /// Whole small text/binary frames, already unmasked and validated, headers still in
-    /// place: `poll_event` splits one message off per call.
-    Run(BytesMut),
+    /// The payloads of this many whole small text/binary frames, already unmasked and
+    /// validated, back to back; their lengths wait in `Connection::run_lens`. `poll_event`
+    /// splits one message off per call.
+    Run(BytesMut, usize),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -289,6 +294,8 @@ pub struct Connection {
     buf: BytesMut,
     ctrl: BytesMut,
     events: VecDeque<Queued>,
+    /// Payload length (and [`RUN_TEXT`]) of each message in the queued runs, in order.
+    run_lens: VecDeque<u16>,
     /// RSV bits a negotiated extension may set on the first frame of a message (0 = none).
     rsv_allowed: u8,
     // --- send
@@ -367,6 +374,7 @@ impl Connection {
             buf: BytesMut::new(),
             ctrl: BytesMut::new(),
             events: VecDeque::new(),
+            run_lens: VecDeque::new(),
             rsv_allowed,
             out: VecDeque::new(),
             staging: BytesMut::new(),
@@ -529,14 +537,17 @@ impl Connection {
             && !self.config.streaming
     }
 
-    /// Many small messages: finds the run of whole, plain small frames at the start of
-    /// `input`, copies it into the receive buffer unmasked (one fused pass per payload) and
-    /// validates each payload; `poll_event` splits the messages off lazily. Returns the bytes
-    /// used (0: not applicable).
+    /// Many small messages: copies the run of whole, plain small frames at the start of
+    /// `input` into the receive buffer, payloads back to back, each unmasked in one fused pass
+    /// (which also tells whether it is ASCII) and validated; `poll_event` splits the messages
+    /// off lazily. Returns the bytes used (0: not applicable, or the first frame is not valid
+    /// text: the general path reports it).
     #[inline]
     fn small_frames_fast_path(&mut self, input: &[u8]) -> usize {
         /// Frames up to this payload size take this path; larger ones are copied one by one.
         const SMALL: usize = 4096;
+        /// Most payload bytes in one run (the room is reserved once per run).
+        const RUN_MAX: usize = 256 * 1024;
         if self.config.streaming {
             return 0;
         }
@@ -544,43 +555,46 @@ impl Connection {
             .min(self.config.max_frame_size)
             .min(self.config.max_message_size);
         let masked = self.role == Role::Server;
-        let mut end = 0;
-        while let Some((n, len, _)) = small_frame(&input[end..], masked, limit) {
-            end += n + len;
-        }
-        if end == 0 {
+        if small_frame(input, masked, limit).is_none() {
             return 0;
         }
-        // The run is copied once: zero-filled room (a store-only pass), then per frame the
-        // header as is and the payload by a fused copy-and-unmask (one read pass fewer than a
-        // memcpy followed by an in-place unmask).
         debug_assert!(self.buf.is_empty(), "no message in progress");
         self.buf.clear();
-        self.buf.resize(end, 0);
+        self.buf.reserve(input.len().min(RUN_MAX));
+        let room = self.buf.capacity();
         let mut at = 0;
-        while let Some((n, len, text)) = small_frame(&input[at..end], masked, limit) {
-            let (header, src) = input[at..at + n + len].split_at(n);
-            let (dst_header, dst) = self.buf[at..at + n + len].split_at_mut(n);
-            dst_header.copy_from_slice(header);
-            if let [.., k0, k1, k2, k3] = *header
-                && masked
-            {
-                copy_masked(dst, src, [k0, k1, k2, k3], 0);
-            } else {
-                dst.copy_from_slice(src);
-            }
-            if text && utf8_prefix(dst).ok() != Some(len) {
-                // Not valid: leave this frame to the general path, which fails the
-                // connection at exactly this frame.
+        let mut count = 0;
+        while let Some((n, len, text)) = small_frame(&input[at..], masked, limit) {
+            let start = self.buf.len();
+            if start + len > room {
                 break;
             }
+            let key = match input[at..at + n] {
+                [.., k0, k1, k2, k3] if masked => Some([k0, k1, k2, k3]),
+                _ => None,
+            };
+            let payload = &input[at + n..at + n + len];
+            let valid = if text {
+                extend_masked_utf8(&mut self.buf, payload, key)
+            } else {
+                extend_masked(&mut self.buf, payload, key, 0);
+                true
+            };
+            if !valid {
+                // Not valid: leave this frame to the general path, which fails the
+                // connection at exactly this frame.
+                self.buf.truncate(start);
+                break;
+            }
+            self.run_lens
+                .push_back(len as u16 | if text { RUN_TEXT } else { 0 });
+            count += 1;
             at += n + len;
         }
-        if at > 0 {
-            let run = self.buf.split_to(at);
-            self.events.push_back(Queued::Run(run));
+        if count > 0 {
+            let run = self.buf.split();
+            self.events.push_back(Queued::Run(run, count));
         }
-        self.buf.clear();
         at
     }
 
@@ -602,9 +616,13 @@ impl Connection {
             return Ok(None);
         }
         let payload = &input[n..n + len as usize];
-        copy_unmasked(&mut self.buf, payload, h.mask, 0);
-        if kind == MessageKind::Text && utf8_prefix(&self.buf)? != self.buf.len() {
-            return Err(ProtocolError::InvalidUtf8);
+        debug_assert!(self.buf.is_empty(), "no message in progress");
+        if kind == MessageKind::Text {
+            if !extend_masked_utf8(&mut self.buf, payload, h.mask) {
+                return Err(ProtocolError::InvalidUtf8);
+            }
+        } else {
+            extend_masked(&mut self.buf, payload, h.mask, 0);
         }
         let data = self.buf.split().freeze();
         self.push_event(match kind {
@@ -729,12 +747,19 @@ impl Connection {
         else {
             return Ok(());
         };
-        let dst = if opcode.is_control() {
-            &mut self.ctrl
+        let bulk = !opcode.is_control()
+            && self.buf.len() >= STREAM_AFTER
+            && self
+                .msg
+                .is_some_and(|m| m.kind == MessageKind::Binary && !m.compressed);
+        let ascii = if bulk {
+            extend_masked_streaming(&mut self.buf, chunk, mask, offset);
+            false
+        } else if opcode.is_control() {
+            extend_masked(&mut self.ctrl, chunk, mask, offset)
         } else {
-            &mut self.buf
+            extend_masked(&mut self.buf, chunk, mask, offset)
         };
-        copy_unmasked(dst, chunk, mask, offset);
         let remaining = remaining - chunk.len() as u64;
         self.recv = Recv::Payload {
             remaining,
@@ -744,7 +769,7 @@ impl Connection {
             fin,
         };
         if !opcode.is_control() {
-            self.check_utf8()?;
+            self.check_utf8(chunk.len(), ascii)?;
         }
         if remaining == 0 {
             self.end_frame()?;
@@ -753,11 +778,17 @@ impl Connection {
     }
 
     /// Validates the newly arrived text bytes, failing as soon as they cannot be UTF-8.
-    fn check_utf8(&mut self) -> Result<(), ProtocolError> {
+    /// `ascii`: the `appended` bytes just appended are all ASCII.
+    fn check_utf8(&mut self, appended: usize, ascii: bool) -> Result<(), ProtocolError> {
         let Some(msg) = self.msg.as_mut() else {
             return Ok(());
         };
         if msg.kind != MessageKind::Text || msg.compressed {
+            return Ok(());
+        }
+        if ascii && msg.utf8_checked + appended == self.buf.len() {
+            // No character was left incomplete before them: all valid.
+            msg.utf8_checked = self.buf.len();
             return Ok(());
         }
         let new = &self.buf[msg.utf8_checked..];
@@ -946,22 +977,24 @@ impl Connection {
     pub fn poll_event(&mut self) -> Option<Event> {
         loop {
             match self.events.front_mut()? {
-                Queued::Run(run) => {
-                    let masked = self.role == Role::Server;
-                    if let Some((n, len, text)) = small_frame(run, masked, usize::MAX) {
-                        run.advance(n);
-                        let data = run.split_to(len).freeze();
-                        if run.is_empty() {
-                            self.events.pop_front();
-                        }
-                        return Some(if text {
-                            Event::Text(data)
-                        } else {
-                            Event::Binary(data)
-                        });
+                Queued::Run(run, count) => {
+                    // A run and its lengths are queued together, so both are there.
+                    let Some(l) = self.run_lens.pop_front() else {
+                        self.events.pop_front();
+                        continue;
+                    };
+                    let data = run
+                        .split_to(usize::from(l & !RUN_TEXT).min(run.len()))
+                        .freeze();
+                    *count -= 1;
+                    if *count == 0 {
+                        self.events.pop_front();
                     }
-                    // A run holds whole frames only; nothing is left of this one.
-                    self.events.pop_front();
+                    return Some(if l & RUN_TEXT != 0 {
+                        Event::Text(data)
+                    } else {
+                        Event::Binary(data)
+                    });
                 }
                 Queued::Event(_) => {
                     let Some(Queued::Event(event)) = self.events.pop_front() else {
@@ -1206,7 +1239,7 @@ impl Connection {
         let (h, n) = header.to_bytes();
         let mut frame = BytesMut::with_capacity(n + body.len());
         frame.extend_from_slice(&h[..n]);
-        copy_unmasked(&mut frame, body, mask, 0);
+        extend_masked(&mut frame, body, mask, 0);
         self.pending += frame.len();
         self.close_frame = Some(frame.freeze());
     }
@@ -1270,7 +1303,7 @@ impl Connection {
         } else {
             self.staging.reserve(n + payload.len());
             self.staging.extend_from_slice(&h[..n]);
-            copy_unmasked(&mut self.staging, payload, mask, 0);
+            extend_masked(&mut self.staging, payload, mask, 0);
         }
         self.pending += n + payload.len();
     }
@@ -1332,24 +1365,6 @@ const fn data_opcode(kind: MessageKind) -> OpCode {
     match kind {
         MessageKind::Text => OpCode::Text,
         MessageKind::Binary => OpCode::Binary,
-    }
-}
-
-/// Appends `src` to `dst`, unmasking with `mask` at payload `offset`: zero-fill the room (a
-/// cheap store-only pass), then one fused copy-and-XOR pass, in cache-sized pieces.
-fn copy_unmasked(dst: &mut BytesMut, src: &[u8], mask: Option<[u8; 4]>, offset: usize) {
-    match mask {
-        None => dst.extend_from_slice(src),
-        Some(key) => {
-            dst.reserve(src.len());
-            let mut offset = offset;
-            for piece in src.chunks(UNMASK_PIECE) {
-                let start = dst.len();
-                dst.resize(start + piece.len(), 0);
-                copy_masked(&mut dst[start..], piece, key, offset);
-                offset += piece.len();
-            }
-        }
     }
 }
 

@@ -1,8 +1,9 @@
 //! WebSocket payload masking (RFC 6455 section 5.3).
 //!
-//! Safe code only: the buffer is processed as 8-byte words XORed with the (rotated) key
-//! repeated, a loop shape LLVM turns into full-width vector XORs at any alignment (unaligned
-//! vector loads and stores), so it runs at memory speed; the last 0-7 bytes go one by one.
+//! The buffer is processed as 8-byte words XORed with the (rotated) key repeated, a loop shape
+//! LLVM turns into full-width vector XORs at any alignment (unaligned vector loads and
+//! stores), compiled for AVX-512BW / AVX2 when the CPU has them (the `simd` module), so it
+//! runs at memory speed; the last 0-7 bytes go one by one.
 
 /// XORs `buf` in place with the 4-byte masking `key`, starting at byte `offset` of the
 /// frame's payload (so a payload can be (un)masked in pieces: pass the number of payload bytes
@@ -19,50 +20,10 @@
 /// ```
 #[inline]
 pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
-    let rot = offset & 3;
-    let key = [
-        key[rot],
-        key[(rot + 1) & 3],
-        key[(rot + 2) & 3],
-        key[(rot + 3) & 3],
-    ];
-    // 8-byte words XORed with the key repeated twice: a map over fixed-size arrays that LLVM
-    // vectorises to full-width vector XORs (unaligned loads/stores, so any alignment works).
-    // Every word starts at a multiple of 4 bytes, so the key phase never changes.
-    let word = u64::from_ne_bytes([
-        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
-    ]);
-    let (words, tail) = buf.as_chunks_mut::<8>();
-    for w in words {
-        *w = (u64::from_ne_bytes(*w) ^ word).to_ne_bytes();
-    }
-    for (b, k) in tail.iter_mut().zip(key.iter().cycle()) {
-        *b ^= *k;
-    }
-}
-
-/// Writes `src` XOR the masking `key` (at payload `offset`) into `dst` in one pass: the fused
-/// copy-and-(un)mask of the send and receive paths. `dst` and `src` have the same length.
-#[inline]
-pub(crate) fn copy_masked(dst: &mut [u8], src: &[u8], key: [u8; 4], offset: usize) {
-    let rot = offset & 3;
-    let key = [
-        key[rot],
-        key[(rot + 1) & 3],
-        key[(rot + 2) & 3],
-        key[(rot + 3) & 3],
-    ];
-    let word = u64::from_ne_bytes([
-        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
-    ]);
-    let (dst_words, dst_tail) = dst.as_chunks_mut::<8>();
-    let (src_words, src_tail) = src.as_chunks::<8>();
-    for (d, s) in dst_words.iter_mut().zip(src_words) {
-        *d = (u64::from_ne_bytes(*s) ^ word).to_ne_bytes();
-    }
-    for ((d, s), k) in dst_tail.iter_mut().zip(src_tail).zip(key.iter().cycle()) {
-        *d = *s ^ *k;
-    }
+    // 8-byte words XORed with the key (rotated to `offset`) repeated twice: every word starts
+    // at a multiple of 4 bytes, so the key phase never changes. The loop is compiled for the
+    // widest vector unit the CPU has (see the `simd` module).
+    crate::simd::xor_in_place(buf, crate::simd::key_word(key, offset));
 }
 
 /// The byte-at-a-time reference implementation of [`apply_mask`] (used by tests and benches).
@@ -104,16 +65,6 @@ mod tests {
     }
 
     proptest! {
-        #[test]
-        fn copy_masked_equals_reference(data in proptest::collection::vec(any::<u8>(), 0..300),
-                                        key in any::<[u8; 4]>(), offset in any::<usize>()) {
-            let mut fused = alloc::vec![0u8; data.len()];
-            copy_masked(&mut fused, &data, key, offset);
-            let mut reference = data.clone();
-            apply_mask_reference(&mut reference, key, offset);
-            prop_assert_eq!(fused, reference);
-        }
-
         #[test]
         fn equals_reference(data in proptest::collection::vec(any::<u8>(), 0..2000),
                             key in any::<[u8; 4]>(), offset in any::<usize>(), skip in 0usize..16) {
