@@ -150,6 +150,9 @@ def main():
 
     # Graceful disconnect with a receipt.
     a.disconnect(receipt="bye-a")
+    # stomp.py hands the RECEIPT to listeners on its receiver thread: wait for it rather than
+    # race it (a missing receipt still fails, after the wait's timeout).
+    ra.wait("receipt bye-a", lambda: "bye-a" in ra.receipts)
     check("bye-a" in ra.receipts, "DISCONNECT receipt")
     b.disconnect(receipt="bye-b")
 
