@@ -9,7 +9,6 @@ use bytes::{Buf, Bytes, BytesMut};
 use crate::close::CloseCode;
 use crate::error::{ProtocolError, SendError};
 use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode, Status};
-use crate::mask::apply_mask;
 use crate::simd::{extend_masked, extend_masked_streaming, extend_masked_utf8};
 
 /// A binary message's bytes past this many are written with streaming (non-temporal) stores:
@@ -18,9 +17,6 @@ const STREAM_AFTER: usize = 1 << 20;
 
 /// In a run's length queue: the message is text.
 const RUN_TEXT: u16 = 0x8000;
-
-/// Frames with payloads up to this size are encoded on the stack and appended in one copy.
-const SMALL_FRAME: usize = 128;
 
 /// Server-role `Bytes` payloads at least this large are queued for transmission without a
 /// copy (as their own output segment).
@@ -1291,20 +1287,9 @@ impl Connection {
             payload_len: payload.len() as u64,
         };
         let (h, n) = header.to_bytes();
-        if payload.len() <= SMALL_FRAME {
-            // Header and masked payload assembled on the stack, appended with one copy.
-            let mut frame = [0u8; MAX_HEADER_LEN + SMALL_FRAME];
-            frame[..n].copy_from_slice(&h[..n]);
-            frame[n..n + payload.len()].copy_from_slice(payload);
-            if let Some(key) = mask {
-                apply_mask(&mut frame[n..n + payload.len()], key, 0);
-            }
-            self.staging.extend_from_slice(&frame[..n + payload.len()]);
-        } else {
-            self.staging.reserve(n + payload.len());
-            self.staging.extend_from_slice(&h[..n]);
-            extend_masked(&mut self.staging, payload, mask, 0);
-        }
+        self.staging.reserve(n + payload.len());
+        self.staging.extend_from_slice(&h[..n]);
+        extend_masked(&mut self.staging, payload, mask, 0);
         self.pending += n + payload.len();
     }
 
