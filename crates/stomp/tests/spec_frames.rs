@@ -479,6 +479,60 @@ fn limits_are_typed_errors_before_allocation() {
         );
         // sticky
         assert_eq!(p.parse(&mut BytesMut::from(&b"SEND\n\n\0"[..])), Err(*err));
+        // The same error when the input arrives in pieces, down to one byte at a time.
+        for piece in [1, 2, 3, 7, 16] {
+            assert_eq!(
+                parse_in_pieces(small, input, piece),
+                Err(*err),
+                "{:?} in {piece}-byte pieces",
+                String::from_utf8_lossy(input)
+            );
+        }
+    }
+}
+
+/// Feeds `input` `piece` bytes at a time; the first error, or the frames parsed.
+fn parse_in_pieces(limits: Limits, input: &[u8], piece: usize) -> Result<usize, ParseError> {
+    let mut p = Parser::new(limits);
+    let mut buf = BytesMut::new();
+    let mut frames = 0;
+    for chunk in input.chunks(piece) {
+        buf.extend_from_slice(chunk);
+        while p.parse(&mut buf)?.is_some() {
+            frames += 1;
+        }
+    }
+    Ok(frames)
+}
+
+/// `max_head_bytes` is exact, for heads that span several of the scanner's 64-byte blocks:
+/// a head of exactly the limit parses, one byte more is `HeadTooLarge`, whole or in pieces.
+#[test]
+fn head_size_limit_is_exact_across_scan_blocks() {
+    for limit in [63, 64, 65, 127, 128, 129, 200] {
+        let limits = Limits {
+            max_head_bytes: limit,
+            ..Limits::default()
+        };
+        // "SEND\n" + "h:" + value + "\n" + "\n" is the head; pad the value to hit `len`.
+        let frame = |len: usize| {
+            let value = "v".repeat(len - "SEND\nh:\n\n".len());
+            format!("SEND\nh:{value}\n\nbody\0").into_bytes()
+        };
+        for piece in [1, 5, 64, usize::MAX] {
+            let piece = piece.min(limit + 16);
+            assert_eq!(
+                parse_in_pieces(limits, &frame(limit), piece),
+                Ok(1),
+                "head of exactly {limit} bytes, {piece}-byte pieces"
+            );
+            assert_eq!(
+                parse_in_pieces(limits, &frame(limit + 1), piece),
+                Err(ParseError::HeadTooLarge),
+                "head of {} bytes, limit {limit}, {piece}-byte pieces",
+                limit + 1
+            );
+        }
     }
 }
 
