@@ -350,13 +350,7 @@ impl Parser {
                 eols &= eols - 1;
                 let upto = u64::MAX >> (63 - e);
                 let line_colons = colon_bits & upto;
-                if line_colons != 0 {
-                    // A second colon: one seen in an earlier block, or two bits here.
-                    many_colons |= first_colon.is_some() || line_colons & (line_colons - 1) != 0;
-                    if first_colon.is_none() {
-                        first_colon = Some(pos + line_colons.trailing_zeros() as usize);
-                    }
-                }
+                note_colons(line_colons, pos, &mut first_colon, &mut many_colons);
                 special |= special_bits & upto != 0;
                 colon_bits &= !upto;
                 special_bits &= !upto;
@@ -417,12 +411,8 @@ impl Parser {
                     break 'blocks;
                 }
             }
-            if colon_bits != 0 {
-                many_colons |= first_colon.is_some() || colon_bits & (colon_bits - 1) != 0;
-                if first_colon.is_none() {
-                    first_colon = Some(pos + colon_bits.trailing_zeros() as usize);
-                }
-            }
+            // The unfinished line's colons in this block.
+            note_colons(colon_bits, pos, &mut first_colon, &mut many_colons);
             special |= special_bits != 0;
             pos += 64;
         }
@@ -513,6 +503,18 @@ impl Parser {
             body,
             plain,
         }))
+    }
+}
+
+/// Records the colons `bits` (block starting at `pos`) of the line being scanned: its first
+/// colon, and whether it has more than one (one seen in an earlier block, or two bits here).
+#[inline]
+fn note_colons(bits: u64, pos: usize, first: &mut Option<usize>, many: &mut bool) {
+    if bits != 0 {
+        *many |= first.is_some() || bits & (bits - 1) != 0;
+        if first.is_none() {
+            *first = Some(pos + bits.trailing_zeros() as usize);
+        }
     }
 }
 
