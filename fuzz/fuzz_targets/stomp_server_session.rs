@@ -13,20 +13,6 @@ use stompbox_stomp::server::{
 };
 use stompbox_stomp::{Limits, Parser, Violation};
 
-fn receipt_of(ev: &ServerEvent) -> Option<&str> {
-    match ev {
-        ServerEvent::Send(e) => e.receipt.as_deref(),
-        ServerEvent::Subscribe(e) => e.receipt.as_deref(),
-        ServerEvent::Unsubscribe(e) => e.receipt.as_deref(),
-        ServerEvent::Ack(e) | ServerEvent::Nack(e) => e.receipt.as_deref(),
-        ServerEvent::Begin { receipt, .. }
-        | ServerEvent::Held { receipt, .. }
-        | ServerEvent::Commit { receipt, .. }
-        | ServerEvent::Abort { receipt, .. }
-        | ServerEvent::Disconnect { receipt } => receipt.as_deref(),
-        ServerEvent::Connect(_) | ServerEvent::Closed(_) => None,
-    }
-}
 
 fuzz_target!(|data: &[u8]| {
     if data.len() < 2 {
@@ -60,7 +46,7 @@ fuzz_target!(|data: &[u8]| {
             assert!(s.handle_read(b"\n").is_err(), "sticky");
         }
         while let Some(ev) = s.poll_event() {
-            if let Some(r) = receipt_of(&ev).filter(|_| manual) {
+            if let Some(r) = ev.receipt().filter(|_| manual) {
                 let r = r.to_string();
                 let _ = s.send_receipt(&r);
             }

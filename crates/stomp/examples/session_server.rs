@@ -24,22 +24,6 @@ struct Conn {
     eof: bool,
 }
 
-/// The receipt an event carries for the host to answer.
-fn receipt_of(ev: &ServerEvent) -> Option<&str> {
-    match ev {
-        ServerEvent::Send(e) => e.receipt.as_deref(),
-        ServerEvent::Subscribe(e) => e.receipt.as_deref(),
-        ServerEvent::Unsubscribe(e) => e.receipt.as_deref(),
-        ServerEvent::Ack(e) | ServerEvent::Nack(e) => e.receipt.as_deref(),
-        ServerEvent::Begin { receipt, .. }
-        | ServerEvent::Held { receipt, .. }
-        | ServerEvent::Commit { receipt, .. }
-        | ServerEvent::Abort { receipt, .. }
-        | ServerEvent::Disconnect { receipt } => receipt.as_deref(),
-        ServerEvent::Connect(_) | ServerEvent::Closed(_) => None,
-    }
-}
-
 fn main() {
     let mut args = std::env::args().skip(1);
     let addr = args.next().unwrap_or_else(|| "127.0.0.1:61700".into());
@@ -104,7 +88,7 @@ fn main() {
             let id = conns[i].id;
             while let Some(ev) = conns[i].session.poll_event() {
                 busy = true;
-                let receipt = receipt_of(&ev).map(ToString::to_string);
+                let receipt = ev.receipt().map(ToString::to_string);
                 match ev {
                     ServerEvent::Connect(req) => {
                         let s = &mut conns[i].session;

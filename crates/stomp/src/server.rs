@@ -339,6 +339,27 @@ pub enum ServerEvent {
     Closed(CloseReason),
 }
 
+impl ServerEvent {
+    /// The `receipt` this event carries for the host to answer with
+    /// [`ServerSession::send_receipt`] when [`ServerConfig::auto_receipts`] is off (`None` for
+    /// events without one, and for Send/Ack/Nack released by COMMIT, whose receipt came with
+    /// their [`ServerEvent::Held`]).
+    pub fn receipt(&self) -> Option<&str> {
+        match self {
+            ServerEvent::Send(e) => e.receipt.as_deref(),
+            ServerEvent::Subscribe(e) => e.receipt.as_deref(),
+            ServerEvent::Unsubscribe(e) => e.receipt.as_deref(),
+            ServerEvent::Ack(e) | ServerEvent::Nack(e) => e.receipt.as_deref(),
+            ServerEvent::Begin { receipt, .. }
+            | ServerEvent::Held { receipt, .. }
+            | ServerEvent::Commit { receipt, .. }
+            | ServerEvent::Abort { receipt, .. }
+            | ServerEvent::Disconnect { receipt } => receipt.as_deref(),
+            ServerEvent::Connect(_) | ServerEvent::Closed(_) => None,
+        }
+    }
+}
+
 /// An outgoing MESSAGE for [`ServerSession::send_message`].
 #[derive(Debug, Clone)]
 pub struct Message<'a> {

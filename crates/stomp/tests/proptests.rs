@@ -222,22 +222,6 @@ struct Pair {
     by_frame: bool,
 }
 
-/// The receipt a server event carries for the host to answer (manual receipts).
-fn receipt_of(ev: &ServerEvent) -> Option<&str> {
-    match ev {
-        ServerEvent::Send(e) => e.receipt.as_deref(),
-        ServerEvent::Subscribe(e) => e.receipt.as_deref(),
-        ServerEvent::Unsubscribe(e) => e.receipt.as_deref(),
-        ServerEvent::Ack(e) | ServerEvent::Nack(e) => e.receipt.as_deref(),
-        ServerEvent::Begin { receipt, .. }
-        | ServerEvent::Held { receipt, .. }
-        | ServerEvent::Commit { receipt, .. }
-        | ServerEvent::Abort { receipt, .. }
-        | ServerEvent::Disconnect { receipt } => receipt.as_deref(),
-        ServerEvent::Connect(_) | ServerEvent::Closed(_) => None,
-    }
-}
-
 impl Pair {
     fn pump(&mut self) {
         for _ in 0..64 {
@@ -252,7 +236,7 @@ impl Pair {
             }
             while let Some(ev) = self.server.poll_event() {
                 moved = true;
-                let receipt = receipt_of(&ev).map(ToString::to_string);
+                let receipt = ev.receipt().map(ToString::to_string);
                 match ev {
                     ServerEvent::Connect(_) => self.server.accept(&Accept::default()).unwrap(),
                     ServerEvent::Subscribe(s) => {

@@ -1082,27 +1082,11 @@ fn manual() -> ServerSession {
     s
 }
 
-/// The receipt an event carries for the host to answer, if any.
-fn receipt_of(ev: &ServerEvent) -> Option<&str> {
-    match ev {
-        ServerEvent::Send(e) => e.receipt.as_deref(),
-        ServerEvent::Subscribe(e) => e.receipt.as_deref(),
-        ServerEvent::Unsubscribe(e) => e.receipt.as_deref(),
-        ServerEvent::Ack(e) | ServerEvent::Nack(e) => e.receipt.as_deref(),
-        ServerEvent::Begin { receipt, .. }
-        | ServerEvent::Held { receipt, .. }
-        | ServerEvent::Commit { receipt, .. }
-        | ServerEvent::Abort { receipt, .. }
-        | ServerEvent::Disconnect { receipt } => receipt.as_deref(),
-        ServerEvent::Connect(_) | ServerEvent::Closed(_) => None,
-    }
-}
-
 /// Answers every receipt the events carry, in order; returns the events.
 fn answer_all(s: &mut ServerSession) -> Vec<ServerEvent> {
     let ev = events(s);
     for e in &ev {
-        if let Some(r) = receipt_of(e) {
+        if let Some(r) = e.receipt() {
             s.send_receipt(r).unwrap();
         }
     }
@@ -1175,7 +1159,7 @@ fn manual_receipts_every_command_yields_one_event_with_its_receipt() {
             "manual mode: the session queued nothing for {frame:?}"
         );
         let ev = events(&mut s);
-        let with_receipt: Vec<_> = ev.iter().filter(|e| receipt_of(e).is_some()).collect();
+        let with_receipt: Vec<_> = ev.iter().filter(|e| e.receipt().is_some()).collect();
         let want = frame
             .split('\n')
             .find_map(|l| l.strip_prefix("receipt:"))
@@ -1183,7 +1167,7 @@ fn manual_receipts_every_command_yields_one_event_with_its_receipt() {
         match &want {
             Some(r) => {
                 assert_eq!(with_receipt.len(), 1, "{frame:?}: {ev:?}");
-                assert_eq!(receipt_of(with_receipt[0]), Some(r.as_str()));
+                assert_eq!(with_receipt[0].receipt(), Some(r.as_str()));
                 assert!(
                     format!("{:?}", with_receipt[0]).starts_with(name),
                     "{frame:?}: {ev:?}"
@@ -1355,7 +1339,7 @@ fn no_receipt_precedes_the_error_for_the_same_frame() {
             assert_eq!(out.len(), 1, "auto={auto} {violation:?}: {out:?}");
             assert_eq!(out[0].command(), Command::Error);
             assert!(
-                events(&mut s).iter().all(|e| receipt_of(e) != Some("x")),
+                events(&mut s).iter().all(|e| e.receipt() != Some("x")),
                 "no event offers the refused frame's receipt"
             );
         }
