@@ -199,7 +199,7 @@ pub(crate) struct Spans {
     /// decoded and built heads. Set by the first push; a span that does not match it (or
     /// does not fit 16 bits) moves every span to `spilled`.
     value_gap: u8,
-    /// Spans in `inline` (unused once spilled).
+    /// Spans in `inline`, or `SPILLED`.
     inline_len: u8,
     inline: [ShortSpan; INLINE],
     /// All spans, once they do not fit `inline`.
@@ -210,15 +210,18 @@ pub(crate) struct Spans {
     spilled: Option<Box<Vec<Span>>>,
 }
 
+/// `Spans::inline_len` once the spans live in `Spans::spilled`.
+const SPILLED: u8 = u8::MAX;
+
 impl Spans {
+    /// Appends a span (any offsets, any gap).
     #[inline]
     pub(crate) fn push(&mut self, span: Span) {
         let n = usize::from(self.inline_len);
         if n == 0 {
             self.value_gap = span.value_start.wrapping_sub(span.name_end) as u8;
         }
-        if self.spilled.is_none()
-            && n < INLINE
+        if n < INLINE
             && u16::try_from(span.end).is_ok()
             && span.value_start.wrapping_sub(span.name_end) == u32::from(self.value_gap)
         {
@@ -233,16 +236,47 @@ impl Spans {
         }
     }
 
+    /// Empties the list for a raw head, where each value starts one byte (the `:`) after
+    /// its name: see [`Spans::push_raw`].
+    #[inline]
+    pub(crate) fn clear_raw(&mut self) {
+        self.clear();
+        self.value_gap = 1;
+    }
+
+    /// Appends `name = start..colon`, `value = colon + 1..end`. The list must have been
+    /// emptied by [`Spans::clear_raw`] (and only raw spans pushed since).
+    #[inline]
+    pub(crate) fn push_raw(&mut self, start: usize, colon: usize, end: usize) {
+        debug_assert_eq!(self.value_gap, 1);
+        let n = usize::from(self.inline_len);
+        if n < INLINE && end <= usize::from(u16::MAX) {
+            self.inline[n] = ShortSpan {
+                start: start as u16,
+                name_end: colon as u16,
+                end: end as u16,
+            };
+            self.inline_len += 1;
+        } else {
+            self.push(Span {
+                start: start as u32,
+                name_end: colon as u32,
+                value_start: (colon + 1) as u32,
+                end: end as u32,
+            });
+        }
+    }
+
     /// Moves the inline spans to the heap (once) and returns the heap list.
     #[cold]
     fn spill(&mut self) -> &mut Vec<Span> {
-        if self.spilled.is_none() {
+        if self.inline_len != SPILLED {
             let mut all = Vec::with_capacity(2 * INLINE);
             all.extend(self.inline_iter());
-            self.inline_len = 0;
+            self.inline_len = SPILLED;
             self.spilled = Some(Box::new(all));
         }
-        // Just set when it was not.
+        // Set just above when it was not.
         self.spilled.get_or_insert_with(Box::default)
     }
 
@@ -256,28 +290,39 @@ impl Spans {
         }
     }
 
+    /// The inline spans (none once spilled).
+    #[inline]
+    fn inline_slice(&self) -> &[ShortSpan] {
+        self.inline
+            .get(..usize::from(self.inline_len))
+            .unwrap_or(&[])
+    }
+
     #[inline]
     fn inline_iter(&self) -> impl Iterator<Item = Span> + '_ {
-        self.inline[..usize::from(self.inline_len)]
-            .iter()
-            .map(|&s| self.widen(s))
+        self.inline_slice().iter().map(|&s| self.widen(s))
+    }
+
+    #[inline]
+    fn spilled_slice(&self) -> &[Span] {
+        self.spilled.as_deref().map_or(&[][..], Vec::as_slice)
     }
 
     #[inline]
     pub(crate) fn len(&self) -> usize {
-        match &self.spilled {
-            Some(v) => v.len(),
-            None => usize::from(self.inline_len),
+        if self.inline_len == SPILLED {
+            self.spilled_slice().len()
+        } else {
+            usize::from(self.inline_len)
         }
     }
 
     #[inline]
     pub(crate) fn get(&self, i: usize) -> Option<Span> {
-        match &self.spilled {
-            Some(v) => v.get(i).copied(),
-            None => self.inline[..usize::from(self.inline_len)]
-                .get(i)
-                .map(|&s| self.widen(s)),
+        if self.inline_len == SPILLED {
+            self.spilled_slice().get(i).copied()
+        } else {
+            self.inline_slice().get(i).map(|&s| self.widen(s))
         }
     }
 
@@ -289,8 +334,8 @@ impl Spans {
 
     #[inline]
     pub(crate) fn iter(&self) -> impl Iterator<Item = Span> + '_ {
-        let spilled = self.spilled.as_deref().map_or(&[][..], Vec::as_slice);
-        self.inline_iter().chain(spilled.iter().copied())
+        self.inline_iter()
+            .chain(self.spilled_slice().iter().copied())
     }
 }
 

@@ -248,7 +248,7 @@ impl Parser {
             }
             self.line_start = 0;
             self.headers_start = 0;
-            self.spans.clear();
+            self.spans.clear_raw();
             self.content_length_span = None;
             self.head_special = false;
             self.extra_colon = false;
@@ -318,6 +318,7 @@ impl Parser {
         let mut special = false;
         let mut complete = false;
         let mut missing_blank_line = false;
+        let mut header_count = self.spans.len();
         if line_start > 0 && buf.get(line_start) == Some(&0) {
             // Lenient: NUL where a header line should start ends the frame with an empty
             // body (the spec's own DISCONNECT and RECEIPT examples omit the blank line).
@@ -376,7 +377,7 @@ impl Parser {
                     complete = true;
                     break 'blocks;
                 } else {
-                    if self.spans.len() >= limits.max_headers {
+                    if header_count >= limits.max_headers {
                         return Err(ParseError::TooManyHeaders);
                     }
                     let c = match first_colon {
@@ -389,14 +390,10 @@ impl Parser {
                     if self.content_length_span.is_none()
                         && &buf[line_start..c] == b"content-length"
                     {
-                        self.content_length_span = Some(self.spans.len());
+                        self.content_length_span = Some(header_count);
                     }
-                    self.spans.push(Span {
-                        start: line_start as u32,
-                        name_end: c as u32,
-                        value_start: (c + 1) as u32,
-                        end: content_end as u32,
-                    });
+                    self.spans.push_raw(line_start, c, content_end);
+                    header_count += 1;
                     self.head_special |= special;
                     self.extra_colon |= many_colons;
                 }
