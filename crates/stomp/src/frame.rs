@@ -250,7 +250,7 @@ impl Spans {
     pub(crate) fn push_raw(&mut self, start: usize, colon: usize, end: usize) {
         debug_assert_eq!(self.value_gap, 1);
         let n = usize::from(self.inline_len);
-        if n < INLINE && end <= usize::from(u16::MAX) {
+        if n < INLINE && u16::try_from(end).is_ok() {
             self.inline[n] = ShortSpan {
                 start: start as u16,
                 name_end: colon as u16,
