@@ -67,16 +67,36 @@ impl Transmit {
 /// Invariants: the bytes are `queue` then `staging`, in order; `pending` is their total;
 /// `units` sums to `pending + front_done`, where `front_done` is how much of the first unit
 /// was already taken by byte-stream polling.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Output {
     queue: VecDeque<Bytes>,
     staging: BytesMut,
     pending: usize,
     units: VecDeque<usize>,
     front_done: usize,
+    /// Bodies at least this long (and not empty) are queued shared, not copied.
+    share_at: usize,
+}
+
+impl Default for Output {
+    fn default() -> Output {
+        Output::sharing_from(SHARE_BODY_AT)
+    }
 }
 
 impl Output {
+    /// An output queue that shares bodies of at least `share_at` bytes.
+    pub(crate) fn sharing_from(share_at: usize) -> Output {
+        Output {
+            queue: VecDeque::new(),
+            staging: BytesMut::new(),
+            pending: 0,
+            units: VecDeque::new(),
+            front_done: 0,
+            share_at,
+        }
+    }
+
     pub(crate) fn pending(&self) -> usize {
         self.pending
     }
@@ -125,7 +145,7 @@ impl Output {
     /// Appends a body followed by the NUL terminator.
     pub(crate) fn push_body(&mut self, body: Bytes) {
         self.pending += body.len() + 1;
-        if body.len() >= SHARE_BODY_AT {
+        if !body.is_empty() && body.len() >= self.share_at {
             if !self.staging.is_empty() {
                 self.queue.push_back(self.staging.split().freeze());
             }

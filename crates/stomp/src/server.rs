@@ -128,7 +128,41 @@ pub struct ServerConfig {
     pub connect_timeout_ms: Option<u64>,
     /// The CONNECTED `server` header (default `stompbox/<version>`; `None` omits it).
     pub server: Option<String>,
+    /// Bodies at least this long are queued as the caller's shared `Bytes` instead of being
+    /// copied next to their head (default 512, see [Output](self#output)). 0 shares every
+    /// non-empty body, so each MESSAGE from [`ServerSession::poll_transmit_frame`] has its
+    /// body as [`Transmit::body`]: for hosts that hand bodies on by reference.
+    pub share_bodies_from: usize,
+    /// Send `version` and `heart-beat` (`0,0`) in a STOMP 1.0 CONNECTED too (default
+    /// `false`: 1.0 defines neither; 1.0 clients ignore headers they do not know).
+    pub v1_0_connected_headers: bool,
+    /// Name the subscription in every MESSAGE, also on a STOMP 1.0 SUBSCRIBE without `id`
+    /// (whose id is its destination; default `false`: 1.0 defines no `subscription` header).
+    pub v1_0_subscription_header: bool,
+    /// Chooses the ERROR `message` for a client's violation (default `None`: the
+    /// violation's `Display`), for hosts whose clients expect their own texts.
+    pub violation_message: Option<ViolationMessage>,
 }
+
+/// A host's texts for violations ([`ServerConfig::violation_message`]): gets the violation
+/// and the offending frame (when there is one, e.g. not for a parse error or a timeout) and
+/// returns the ERROR `message` header (CR and LF are replaced by spaces).
+#[derive(Clone, Copy)]
+pub struct ViolationMessage(pub fn(&Violation, Option<&Frame>) -> String);
+
+impl fmt::Debug for ViolationMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ViolationMessage(..)")
+    }
+}
+
+impl PartialEq for ViolationMessage {
+    fn eq(&self, other: &ViolationMessage) -> bool {
+        core::ptr::fn_addr_eq(self.0, other.0)
+    }
+}
+
+impl Eq for ViolationMessage {}
 
 impl Default for ServerConfig {
     fn default() -> ServerConfig {
@@ -151,6 +185,10 @@ impl Default for ServerConfig {
             auto_receipts: true,
             connect_timeout_ms: Some(10_000),
             server: Some(alloc::format!("stompbox/{}", env!("CARGO_PKG_VERSION"))),
+            share_bodies_from: crate::common::SHARE_BODY_AT,
+            v1_0_connected_headers: false,
+            v1_0_subscription_header: false,
+            violation_message: None,
         }
     }
 }
@@ -476,12 +514,12 @@ impl ServerSession {
         parser.set_version(Version::V1_0);
         ServerSession {
             timer: Timer::new(config.heartbeat_grace_percent),
+            out: Output::sharing_from(config.share_bodies_from),
             config,
             state: ServerState::AwaitingConnect,
             version: Version::V1_0,
             parser,
             inbuf: BytesMut::new(),
-            out: Output::default(),
             events: VecDeque::new(),
             pending_connect: None,
             subs: BTreeMap::new(),
@@ -631,6 +669,15 @@ impl ServerSession {
         }
     }
 
+    /// Moves the session's clock forward to `now_ms` without acting on it (an earlier time is
+    /// ignored; the next [`ServerSession::handle_timeout`] sends heart-beats and judges
+    /// liveness): output queued and input read afterwards count as at `now_ms`. For hosts that
+    /// queue output for many sessions at one instant (a broker's fan-out) and call
+    /// `handle_timeout` only when [`ServerSession::poll_timeout`] is due.
+    pub fn advance_time(&mut self, now_ms: u64) {
+        self.timer.advance(now_ms);
+    }
+
     /// Feeds received bytes. Returns the sticky [`PeerError`] once the client violated the
     /// protocol (its ERROR reply is already queued). Input after a graceful close is ignored.
     pub fn handle_read(&mut self, data: &[u8]) -> Result<(), PeerError> {
@@ -773,12 +820,13 @@ impl ServerSession {
         let version = self.version;
         let server = self.config.server.clone();
         let hb = ours.to_header_value();
+        let v1_0_headers = self.config.v1_0_connected_headers;
         let start = self.out.pending();
         let res = self.out.with_staging(|buf| {
             let mark = buf.len();
             let mut w = HeadWriter::start(buf, Command::Connected, version);
             let mut r = Ok(());
-            if version >= Version::V1_1 {
+            if version >= Version::V1_1 || v1_0_headers {
                 r = r.and(w.header("version", version.as_str()));
                 r = r.and(w.header("heart-beat", &hb));
             }
@@ -941,6 +989,7 @@ impl ServerSession {
             return Err(UsageError::UnknownSubscription);
         };
         let (mode, explicit) = (sub.ack, sub.explicit_id);
+        let named = self.config.v1_0_subscription_header;
         if self.out.pending() >= self.config.max_pending_output {
             return Err(UsageError::LimitExceeded("queued output"));
         }
@@ -964,7 +1013,7 @@ impl ServerSession {
                 let mut w = HeadWriter::start(buf, Command::Message, version);
                 w.header("destination", destination)?;
                 w.header("message-id", message_id)?;
-                if explicit || version >= Version::V1_1 {
+                if explicit || version >= Version::V1_1 || named {
                     w.header("subscription", subscription)?;
                 }
                 if let Some(a) = ack_id {
@@ -1328,7 +1377,10 @@ impl ServerSession {
         if self.state == ServerState::Closed {
             return;
         }
-        let message = sanitize(&violation.to_string());
+        let message = sanitize(&match self.config.violation_message {
+            Some(text) => (text.0)(&violation, offending),
+            None => violation.to_string(),
+        });
         let mut b = Frame::builder(Command::Error).header("message", &message);
         if let Some(r) = offending.and_then(|f| f.header("receipt")) {
             b = b.header("receipt-id", r);

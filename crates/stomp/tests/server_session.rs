@@ -1783,3 +1783,138 @@ mod output_properties {
         }
     }
 }
+
+// --- Host options for a broker that keeps its own wire conventions ------------------------
+
+fn connected_with(config: ServerConfig, connect: &[u8]) -> (ServerSession, Frame) {
+    let mut s = ServerSession::new(config);
+    s.handle_read(connect).unwrap();
+    let ev = events(&mut s);
+    assert!(matches!(ev.as_slice(), [ServerEvent::Connect(_)]), "{ev:?}");
+    s.accept(&Accept::default()).unwrap();
+    let connected = drain_out(&mut s).remove(0);
+    (s, connected)
+}
+
+#[test]
+fn share_bodies_from_zero_gives_every_body_its_own_part() {
+    let config = ServerConfig {
+        share_bodies_from: 0,
+        ..ServerConfig::default()
+    };
+    let (mut s, _) = connected_with(config, b"CONNECT\naccept-version:1.2\nhost:h\n\n\0");
+    s.handle_read(b"SUBSCRIBE\nid:a\ndestination:/q\n\n\0").unwrap();
+    let body = Bytes::from_static(b"7");
+    for (id, b) in [("m1", body.clone()), ("m2", Bytes::new())] {
+        s.send_message(&Message {
+            subscription: "a",
+            destination: "/q",
+            message_id: id,
+            headers: &[],
+            body: b,
+        })
+        .unwrap();
+    }
+    let t = s.poll_transmit_frame().unwrap();
+    assert!(t.head.starts_with(b"MESSAGE\n") && t.head.ends_with(b"\n\n"));
+    assert_eq!(t.body.as_ptr(), body.as_ptr(), "a 1-byte body shared, not copied");
+    assert_eq!(&t.tail[..], b"\0");
+    // An empty body has nothing to share: one contiguous frame.
+    let t = s.poll_transmit_frame().unwrap();
+    assert!(t.head.ends_with(b"\n\n\0") && t.body.is_empty() && t.tail.is_empty());
+    assert_eq!(s.pending_output(), 0);
+    // The default copies small bodies next to their head.
+    let mut s = connected("1.2");
+    s.handle_read(b"SUBSCRIBE\nid:a\ndestination:/q\n\n\0").unwrap();
+    assert_eq!(&deliver(&mut s, "a", "m").body()[..], b"body");
+    s.send_message(&Message {
+        subscription: "a",
+        destination: "/q",
+        message_id: "m",
+        headers: &[],
+        body: body.clone(),
+    })
+    .unwrap();
+    let t = s.poll_transmit_frame().unwrap();
+    assert!(t.body.is_empty() && t.head.ends_with(b"\n\n7\0"));
+}
+
+#[test]
+fn stomp_1_0_headers_on_request() {
+    let connect = b"CONNECT\n\n\0";
+    let (_, plain) = connected_with(ServerConfig::default(), connect);
+    assert_eq!((plain.header("version"), plain.header("heart-beat")), (None, None));
+    let config = ServerConfig {
+        v1_0_connected_headers: true,
+        v1_0_subscription_header: true,
+        ..ServerConfig::default()
+    };
+    let (mut s, connected) = connected_with(config, connect);
+    assert_eq!(s.version(), Version::V1_0);
+    assert_eq!(
+        (connected.header("version"), connected.header("heart-beat")),
+        (Some("1.0"), Some("0,0"))
+    );
+    // 1.0 SUBSCRIBE without id: its destination names it in MESSAGE.
+    s.handle_read(b"SUBSCRIBE\ndestination:/q\n\n\0").unwrap();
+    assert_eq!(deliver(&mut s, "/q", "m1").header("subscription"), Some("/q"));
+}
+
+#[test]
+fn violation_message_chooses_the_error_text() {
+    fn text(v: &Violation, f: Option<&Frame>) -> String {
+        match (v, f.and_then(|f| f.header("id"))) {
+            (Violation::UnknownSubscription, Some(id)) => format!("no subscription {id}\nx"),
+            (Violation::Parse(e), _) => e.to_string(),
+            _ => v.to_string(),
+        }
+    }
+    let config = ServerConfig {
+        violation_message: Some(ViolationMessage(text)),
+        ..ServerConfig::default()
+    };
+    let (mut s, _) = connected_with(config.clone(), b"CONNECT\naccept-version:1.2\nhost:h\n\n\0");
+    let e = expect_violation(
+        &mut s,
+        b"UNSUBSCRIBE\nid:nope\nreceipt:r\n\n\0",
+        Violation::UnknownSubscription,
+        Some("r"),
+    );
+    assert_eq!(e.header("message"), Some("no subscription nope x"), "CR/LF become spaces");
+    let mut s = ServerSession::new(ServerConfig {
+        connect_limits: Limits {
+            max_body_bytes: 4,
+            ..Limits::unauthenticated()
+        },
+        ..config
+    });
+    s.handle_read(b"CONNECT\naccept-version:1.2\nhost:h\ncontent-length:9\n\n123456789\0")
+        .unwrap_err();
+    let out = drain_out(&mut s);
+    assert_eq!(out[0].header("message"), Some("frame body too large"));
+}
+
+#[test]
+fn advance_time_stamps_output_without_acting() {
+    let mut s = ServerSession::new(ServerConfig {
+        heart_beat: HeartBeat {
+            send_ms: 1_000,
+            receive_ms: 0,
+        },
+        ..ServerConfig::default()
+    });
+    s.handle_timeout(0);
+    s.handle_read(b"CONNECT\naccept-version:1.2\nhost:h\nheart-beat:0,1000\n\n\0")
+        .unwrap();
+    let _ = events(&mut s);
+    s.accept(&Accept::default()).unwrap();
+    let _ = drain_out(&mut s);
+    s.handle_read(b"SUBSCRIBE\nid:a\ndestination:/q\n\n\0").unwrap();
+    assert_eq!(s.poll_timeout(), Some(1_000));
+    s.advance_time(900);
+    assert_eq!(s.poll_timeout(), Some(1_000), "the clock alone sends nothing");
+    let _ = deliver(&mut s, "a", "m");
+    assert_eq!(s.poll_timeout(), Some(1_900), "the MESSAGE at 900 moves the heart-beat");
+    s.advance_time(500);
+    assert_eq!(s.poll_timeout(), Some(1_900), "time never goes backwards");
+}
