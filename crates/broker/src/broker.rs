@@ -1755,6 +1755,8 @@ fn session_config(config: &Config) -> ServerConfig {
         v1_0_connected_headers: true,
         v1_0_subscription_header: true,
         violation_message: Some(ViolationMessage(inbound::violation_message)),
+        // An ERROR may go past the output bound by a small margin only.
+        error_quotes_frame: false,
         ..ServerConfig::default()
     }
 }

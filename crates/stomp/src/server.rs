@@ -142,6 +142,10 @@ pub struct ServerConfig {
     /// Chooses the ERROR `message` for a client's violation (default `None`: the
     /// violation's `Display`), for hosts whose clients expect their own texts.
     pub violation_message: Option<ViolationMessage>,
+    /// Quote the offending frame's command and headers in the body of a violation's ERROR
+    /// (default `true`). `false` keeps the ERROR as small as its message, for hosts that
+    /// bound their queued output to a small margin.
+    pub error_quotes_frame: bool,
 }
 
 /// A host's texts for violations ([`ServerConfig::violation_message`]): gets the violation
@@ -189,6 +193,7 @@ impl Default for ServerConfig {
             v1_0_connected_headers: false,
             v1_0_subscription_header: false,
             violation_message: None,
+            error_quotes_frame: true,
         }
     }
 }
@@ -1397,7 +1402,7 @@ impl ServerSession {
             body.put_slice(versions.as_bytes());
             body.put_u8(b'\n');
         }
-        if let Some(f) = offending {
+        if let Some(f) = offending.filter(|_| self.config.error_quotes_frame) {
             body.put_slice(b"The offending frame:\n-----\n");
             body.put_slice(f.command().as_str().as_bytes());
             body.put_u8(b'\n');

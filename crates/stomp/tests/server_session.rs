@@ -1881,6 +1881,20 @@ fn violation_message_chooses_the_error_text() {
         Some("r"),
     );
     assert_eq!(e.header("message"), Some("no subscription nope x"), "CR/LF become spaces");
+    assert!(String::from_utf8_lossy(e.body()).contains("UNSUBSCRIBE\nid:nope\n"));
+    // Without the quote the ERROR is as small as its message.
+    let quiet = ServerConfig {
+        error_quotes_frame: false,
+        ..config.clone()
+    };
+    let (mut s, _) = connected_with(quiet, b"CONNECT\naccept-version:1.2\nhost:h\n\n\0");
+    let e = expect_violation(
+        &mut s,
+        b"UNSUBSCRIBE\nid:nope\nreceipt:r\n\n\0",
+        Violation::UnknownSubscription,
+        Some("r"),
+    );
+    assert_eq!(&e.body()[..], b"no subscription nope x\n");
     let mut s = ServerSession::new(ServerConfig {
         connect_limits: Limits {
             max_body_bytes: 4,
@@ -1888,7 +1902,7 @@ fn violation_message_chooses_the_error_text() {
         },
         ..config
     });
-    s.handle_read(b"CONNECT\naccept-version:1.2\nhost:h\ncontent-length:9\n\n123456789\0")
+    s.handle_read(b"CONNECT\naccept-version:1.2\nhost:h\n\n123456789\0")
         .unwrap_err();
     let out = drain_out(&mut s);
     assert_eq!(out[0].header("message"), Some("frame body too large"));
