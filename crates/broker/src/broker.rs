@@ -377,6 +377,14 @@ struct Session {
     relay_acks: HashMap<(String, String), String>,
 }
 
+impl Session {
+    /// Can MESSAGEs be queued? Not once the client broke the protocol: its session has
+    /// queued the ERROR while the broker still acts on the frames before the violation.
+    fn deliverable(&self) -> bool {
+        self.state == State::Open && self.stomp.error().is_none()
+    }
+}
+
 impl fmt::Debug for Session {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Session")
@@ -1490,7 +1498,7 @@ impl Broker {
         let Some(s) = self.sessions.get_mut(&sid) else {
             return false;
         };
-        if s.state != State::Open {
+        if !s.deliverable() {
             return false;
         }
         if over {
@@ -1593,7 +1601,7 @@ impl Broker {
         let Some(s) = self.sessions.get_mut(&sid) else {
             return Ok(false);
         };
-        if s.state != State::Open {
+        if !s.deliverable() {
             return Ok(false);
         }
         let Some(sub) = s.subs.get_mut(sub) else {

@@ -949,7 +949,9 @@ impl ServerSession {
 
     /// Queues a MESSAGE on subscription `msg.subscription`, with the headers the negotiated
     /// version asks for (`subscription`; `ack` in 1.2 for client ack modes). Messages on
-    /// client-ack subscriptions are remembered until acknowledged.
+    /// client-ack subscriptions are remembered until acknowledged. Allowed while open and, like
+    /// [`ServerSession::send_receipt`], after the client's DISCONNECT (for what the frames
+    /// before it caused, e.g. a SEND to a destination the client itself subscribed to).
     pub fn send_message(&mut self, msg: &Message<'_>) -> Result<(), UsageError> {
         self.write_message(
             msg.subscription,
@@ -988,7 +990,11 @@ impl ServerSession {
         headers: impl Iterator<Item = (&'h str, &'h str)>,
         body: Bytes,
     ) -> Result<(), UsageError> {
-        self.require_open()?;
+        // After the client's DISCONNECT the host still acts on the events before it, which
+        // may deliver to this client (as `send_receipt` answers their receipts).
+        if !(self.state == ServerState::Closed && self.disconnected) {
+            self.require_open()?;
+        }
         let version = self.version;
         let Some(sub) = self.subs.get(subscription) else {
             return Err(UsageError::UnknownSubscription);

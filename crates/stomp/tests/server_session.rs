@@ -1932,3 +1932,31 @@ fn advance_time_stamps_output_without_acting() {
     s.advance_time(500);
     assert_eq!(s.poll_timeout(), Some(1_900), "time never goes backwards");
 }
+
+#[test]
+fn messages_caused_by_frames_before_disconnect_can_still_be_sent() {
+    let mut s = manual();
+    s.handle_read(
+        b"SUBSCRIBE\nid:a\ndestination:/q\n\n\0SEND\ndestination:/q\n\nx\0DISCONNECT\nreceipt:bye\n\n\0",
+    )
+    .unwrap();
+    assert_eq!(s.state(), ServerState::Closed);
+    let _ = events(&mut s);
+    // The host routes the SEND (back to this client), then answers the DISCONNECT.
+    assert_eq!(&deliver(&mut s, "a", "m1").body()[..], b"body");
+    s.send_receipt("bye").unwrap();
+    assert_eq!(receipt_ids(&drain_out(&mut s)), ["bye"]);
+    assert!(s.is_finished());
+    // Not after a violation: the ERROR ends the session.
+    let mut s = manual();
+    s.handle_read(b"SUBSCRIBE\nid:a\ndestination:/q\n\n\0").unwrap();
+    let _ = s.handle_read(b"BOGUS\n\n\0");
+    let m = Message {
+        subscription: "a",
+        destination: "/q",
+        message_id: "m",
+        headers: &[],
+        body: Bytes::new(),
+    };
+    assert_eq!(s.send_message(&m), Err(UsageError::Closed));
+}
