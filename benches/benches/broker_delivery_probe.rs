@@ -84,7 +84,9 @@ fn server_session(sub: &str) -> ServerSession {
     });
     s.handle_timeout(0);
     let mut input = b"CONNECT\naccept-version:1.2\nheart-beat:0,0\n\n\0".to_vec();
-    input.extend_from_slice(format!("SUBSCRIBE\nid:{sub}\ndestination:/topic/bench\n\n\0").as_bytes());
+    input.extend_from_slice(
+        format!("SUBSCRIBE\nid:{sub}\ndestination:/topic/bench\n\n\0").as_bytes(),
+    );
     s.handle_read(&input).unwrap();
     while let Some(ev) = s.poll_event() {
         if let ServerEvent::Connect(_) = ev {

@@ -719,7 +719,10 @@ impl Broker {
     ) -> Option<(stompbox_stomp::Version, stompbox_stomp::Negotiated)> {
         let s = self.sessions.get(&id)?;
         if !s.negotiated {
-            return Some((stompbox_stomp::Version::V1_2, stompbox_stomp::Negotiated::default()));
+            return Some((
+                stompbox_stomp::Version::V1_2,
+                stompbox_stomp::Negotiated::default(),
+            ));
         }
         Some((s.stomp.version(), s.stomp.heartbeat()))
     }
@@ -1118,9 +1121,8 @@ impl Broker {
                 Ok(())
             }
             // The session holds a transaction's frames and releases them (as frames routed
-            // above) before its COMMIT.
-            Inbound::Begin { .. } | Inbound::End { .. } => Ok(()),
-            Inbound::Disconnect { .. } => Ok(()),
+            // above) before its COMMIT; DISCONNECT is the caller's.
+            Inbound::Begin { .. } | Inbound::End { .. } | Inbound::Disconnect { .. } => Ok(()),
         }
     }
 

@@ -111,7 +111,10 @@ mod tests {
             tail: Bytes::from_static(b"\0"),
         };
         let t = Transmit::from(shared.clone());
-        assert_eq!((t.body.as_ptr(), t.tail), (shared.body.as_ptr(), &b"\0"[..]));
+        assert_eq!(
+            (t.body.as_ptr(), t.tail),
+            (shared.body.as_ptr(), &b"\0"[..])
+        );
         let whole = Transmit::from(stompbox_stomp::Transmit {
             head: Bytes::from_static(b"\n"),
             ..stompbox_stomp::Transmit::default()

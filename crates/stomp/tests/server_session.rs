@@ -1803,7 +1803,8 @@ fn share_bodies_from_zero_gives_every_body_its_own_part() {
         ..ServerConfig::default()
     };
     let (mut s, _) = connected_with(config, b"CONNECT\naccept-version:1.2\nhost:h\n\n\0");
-    s.handle_read(b"SUBSCRIBE\nid:a\ndestination:/q\n\n\0").unwrap();
+    s.handle_read(b"SUBSCRIBE\nid:a\ndestination:/q\n\n\0")
+        .unwrap();
     let body = Bytes::from_static(b"7");
     for (id, b) in [("m1", body.clone()), ("m2", Bytes::new())] {
         s.send_message(&Message {
@@ -1817,7 +1818,11 @@ fn share_bodies_from_zero_gives_every_body_its_own_part() {
     }
     let t = s.poll_transmit_frame().unwrap();
     assert!(t.head.starts_with(b"MESSAGE\n") && t.head.ends_with(b"\n\n"));
-    assert_eq!(t.body.as_ptr(), body.as_ptr(), "a 1-byte body shared, not copied");
+    assert_eq!(
+        t.body.as_ptr(),
+        body.as_ptr(),
+        "a 1-byte body shared, not copied"
+    );
     assert_eq!(&t.tail[..], b"\0");
     // An empty body has nothing to share: one contiguous frame.
     let t = s.poll_transmit_frame().unwrap();
@@ -1825,7 +1830,8 @@ fn share_bodies_from_zero_gives_every_body_its_own_part() {
     assert_eq!(s.pending_output(), 0);
     // The default copies small bodies next to their head.
     let mut s = connected("1.2");
-    s.handle_read(b"SUBSCRIBE\nid:a\ndestination:/q\n\n\0").unwrap();
+    s.handle_read(b"SUBSCRIBE\nid:a\ndestination:/q\n\n\0")
+        .unwrap();
     assert_eq!(&deliver(&mut s, "a", "m").body()[..], b"body");
     s.send_message(&Message {
         subscription: "a",
@@ -1843,7 +1849,10 @@ fn share_bodies_from_zero_gives_every_body_its_own_part() {
 fn stomp_1_0_headers_on_request() {
     let connect = b"CONNECT\n\n\0";
     let (_, plain) = connected_with(ServerConfig::default(), connect);
-    assert_eq!((plain.header("version"), plain.header("heart-beat")), (None, None));
+    assert_eq!(
+        (plain.header("version"), plain.header("heart-beat")),
+        (None, None)
+    );
     let config = ServerConfig {
         v1_0_connected_headers: true,
         v1_0_subscription_header: true,
@@ -1857,7 +1866,10 @@ fn stomp_1_0_headers_on_request() {
     );
     // 1.0 SUBSCRIBE without id: its destination names it in MESSAGE.
     s.handle_read(b"SUBSCRIBE\ndestination:/q\n\n\0").unwrap();
-    assert_eq!(deliver(&mut s, "/q", "m1").header("subscription"), Some("/q"));
+    assert_eq!(
+        deliver(&mut s, "/q", "m1").header("subscription"),
+        Some("/q")
+    );
 }
 
 #[test]
@@ -1880,7 +1892,11 @@ fn violation_message_chooses_the_error_text() {
         Violation::UnknownSubscription,
         Some("r"),
     );
-    assert_eq!(e.header("message"), Some("no subscription nope x"), "CR/LF become spaces");
+    assert_eq!(
+        e.header("message"),
+        Some("no subscription nope x"),
+        "CR/LF become spaces"
+    );
     assert!(String::from_utf8_lossy(e.body()).contains("UNSUBSCRIBE\nid:nope\n"));
     // Without the quote the ERROR is as small as its message.
     let quiet = ServerConfig {
@@ -1923,12 +1939,21 @@ fn advance_time_stamps_output_without_acting() {
     let _ = events(&mut s);
     s.accept(&Accept::default()).unwrap();
     let _ = drain_out(&mut s);
-    s.handle_read(b"SUBSCRIBE\nid:a\ndestination:/q\n\n\0").unwrap();
+    s.handle_read(b"SUBSCRIBE\nid:a\ndestination:/q\n\n\0")
+        .unwrap();
     assert_eq!(s.poll_timeout(), Some(1_000));
     s.advance_time(900);
-    assert_eq!(s.poll_timeout(), Some(1_000), "the clock alone sends nothing");
+    assert_eq!(
+        s.poll_timeout(),
+        Some(1_000),
+        "the clock alone sends nothing"
+    );
     let _ = deliver(&mut s, "a", "m");
-    assert_eq!(s.poll_timeout(), Some(1_900), "the MESSAGE at 900 moves the heart-beat");
+    assert_eq!(
+        s.poll_timeout(),
+        Some(1_900),
+        "the MESSAGE at 900 moves the heart-beat"
+    );
     s.advance_time(500);
     assert_eq!(s.poll_timeout(), Some(1_900), "time never goes backwards");
 }
@@ -1949,7 +1974,8 @@ fn messages_caused_by_frames_before_disconnect_can_still_be_sent() {
     assert!(s.is_finished());
     // Not after a violation: the ERROR ends the session.
     let mut s = manual();
-    s.handle_read(b"SUBSCRIBE\nid:a\ndestination:/q\n\n\0").unwrap();
+    s.handle_read(b"SUBSCRIBE\nid:a\ndestination:/q\n\n\0")
+        .unwrap();
     let _ = s.handle_read(b"BOGUS\n\n\0");
     let m = Message {
         subscription: "a",

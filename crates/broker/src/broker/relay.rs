@@ -723,8 +723,7 @@ impl Broker {
         }
         if s.stomp.version() == Version::V1_2
             && let Some(ack) = frame.header("ack")
-            && s
-                .stomp
+            && s.stomp
                 .subscription(sub)
                 .is_some_and(|(_, mode)| mode != stompbox_stomp::AckMode::Auto)
         {
