@@ -7,14 +7,14 @@ use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use stompbox_stomp::server::{
     Accept, CloseReason as SessionClose, Message, ServerConfig, ServerEvent, ServerSession,
     ServerState, ViolationMessage,
 };
-use stompbox_stomp::{Command, Frame, FrameBuilder, HeartBeat, Limits, Violation};
+use stompbox_stomp::{Command, HeartBeat, Limits, Violation};
 
 use crate::config::{Config, Kind, UnknownDestination};
 use crate::inbound::{self, AckMode, Inbound};
@@ -291,9 +291,6 @@ struct Msg {
     destination: Arc<str>,
     headers: Vec<(String, String)>,
     body: Bytes,
-    /// As a SEND frame (destination, user headers, the shared body), built once for
-    /// `ServerSession::send_message_from` at its first delivery.
-    frame: OnceLock<Frame>,
 }
 
 impl Msg {
@@ -302,18 +299,18 @@ impl Msg {
             destination,
             headers,
             body,
-            frame: OnceLock::new(),
         })
     }
 
-    fn frame(&self) -> &Frame {
-        self.frame.get_or_init(|| {
-            let mut b = FrameBuilder::new(Command::Send).header("destination", &self.destination);
-            for (k, v) in &self.headers {
-                b = b.header(k, v);
-            }
-            b.body(self.body.clone()).build()
-        })
+    /// The user headers as the session takes them (once per message, for all its
+    /// deliveries), `redelivered:true` first when asked.
+    fn header_refs(&self, redelivered: bool) -> Vec<(&str, &str)> {
+        let mut v = Vec::with_capacity(self.headers.len() + 1);
+        if redelivered {
+            v.push(("redelivered", "true"));
+        }
+        v.extend(self.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        v
     }
 }
 
@@ -1442,9 +1439,10 @@ impl Broker {
         if keys.is_empty() {
             self.stats.messages_unrouted += 1;
         }
+        let headers = msg.header_refs(false);
         let mut n = 0;
         for (sid, sub) in &keys {
-            match self.deliver(*sid, sub, msg, false, false) {
+            match self.deliver(*sid, sub, msg, &headers, false) {
                 Ok(true) => n += 1,
                 Ok(false) => {}
                 Err(()) => self.slow_consumer(*sid),
@@ -1479,9 +1477,10 @@ impl Broker {
             .map(|sub| sub.id.clone())
             .collect();
         keys.sort(); // deterministic order
+        let headers = msg.header_refs(false);
         let mut n = 0;
         for k in keys {
-            match self.deliver(sid, &k, msg, false, false) {
+            match self.deliver(sid, &k, msg, &headers, false) {
                 Ok(true) => n += 1,
                 Ok(false) => {}
                 Err(()) => {
@@ -1578,7 +1577,8 @@ impl Broker {
             let Some(p) = q.pending.pop_front() else {
                 return;
             };
-            if self.deliver(sid, &sub, &p.msg, p.redelivered, true) != Ok(true) {
+            let headers = p.msg.header_refs(p.redelivered);
+            if self.deliver(sid, &sub, &p.msg, &headers, true) != Ok(true) {
                 // Not sent: the message stays first in the queue.
                 if let Some(q) = self.queues.get_mut(name) {
                     q.pending.push_front(p);
@@ -1595,7 +1595,7 @@ impl Broker {
         sid: SessionId,
         sub: &str,
         msg: &Arc<Msg>,
-        redelivered: bool,
+        headers: &[(&str, &str)],
         from_queue: bool,
     ) -> Result<bool, ()> {
         let max_unacked = self.config.max_unacked_per_subscription;
@@ -1618,20 +1618,13 @@ impl Broker {
         let message_id = fmt_u64(id, &mut id_buf);
         // Output queued now counts for the session's heart-beats as of now.
         s.stomp.advance_time(self.now);
-        let sent = if redelivered {
-            let mut headers: Vec<(&str, &str)> = Vec::with_capacity(msg.headers.len() + 1);
-            headers.push(("redelivered", "true"));
-            headers.extend(msg.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-            s.stomp.send_message(&Message {
-                subscription: &sub.id,
-                destination: &msg.destination,
-                message_id,
-                headers: &headers,
-                body: msg.body.clone(),
-            })
-        } else {
-            s.stomp.send_message_from(&sub.id, message_id, msg.frame())
-        };
+        let sent = s.stomp.send_message(&Message {
+            subscription: &sub.id,
+            destination: &msg.destination,
+            message_id,
+            headers,
+            body: msg.body.clone(),
+        });
         if sent.is_err() {
             // A header the session's version cannot carry (CR/LF for STOMP 1.0): this
             // subscriber cannot get the message.
