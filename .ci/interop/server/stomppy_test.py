@@ -76,6 +76,9 @@ def main():
     b, rb = connection()
     a.connect("alice", "secret", wait=True, headers={"host": "localhost"})
     b.connect("bob", "hunter2", wait=True, headers={"host": "localhost"})
+    # connect(wait=True) returns when stomp.py's own state says connected, which can be
+    # before the receiver thread has called this listener's on_connected.
+    ra.wait("CONNECTED in the listener", lambda: ra.connected is not None)
     check(ra.connected is not None and ra.connected.headers.get("version") == "1.2",
           f"CONNECTED with version 1.2 ({ra.connected.headers if ra.connected else None})")
     hb = ra.connected.headers.get("heart-beat", "0,0")

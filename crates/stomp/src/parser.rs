@@ -419,7 +419,11 @@ impl Parser {
                 // A NUL can never be part of a command line.
                 return Err(ParseError::UnknownCommand);
             }
-            if buf.len() - line_start > limits.max_header_line {
+            // A CR at the very end may be the first half of the line's CR LF end, which
+            // does not count towards the line.
+            let partial_line =
+                (buf.len() - line_start).saturating_sub(usize::from(buf.last() == Some(&b'\r')));
+            if partial_line > limits.max_header_line {
                 return Err(ParseError::HeaderLineTooLong);
             }
             if buf.len() > limits.max_head_bytes {

@@ -536,6 +536,44 @@ fn head_size_limit_is_exact_across_scan_blocks() {
     }
 }
 
+/// `max_header_line` is exact for lines ending in CR LF too: a line of exactly the limit
+/// parses even when a piece ends between its CR and its LF (the CR may still turn out to be
+/// the first half of the line end); one byte more is `HeaderLineTooLong`. Found by the
+/// `stomp_parser` fuzz target (split input failed where whole input parsed).
+#[test]
+fn header_line_limit_is_exact_with_crlf_split_between_cr_and_lf() {
+    let limit = 24;
+    let limits = Limits {
+        max_header_line: limit,
+        ..Limits::default()
+    };
+    let frame = |len: usize| {
+        let value = "v".repeat(len - "h:".len());
+        format!("SEND\r\nh:{value}\r\n\r\nbody\0").into_bytes()
+    };
+    for piece in 1..=40 {
+        assert_eq!(
+            parse_in_pieces(limits, &frame(limit), piece),
+            Ok(1),
+            "line of exactly {limit} bytes + CR LF, {piece}-byte pieces"
+        );
+        assert_eq!(
+            parse_in_pieces(limits, &frame(limit + 1), piece),
+            Err(ParseError::HeaderLineTooLong),
+            "line of {} bytes + CR LF, {piece}-byte pieces",
+            limit + 1
+        );
+    }
+    // The command line has the same limit.
+    let limits = Limits {
+        max_header_line: "SEND".len(),
+        ..Limits::default()
+    };
+    for piece in 1..=8 {
+        assert_eq!(parse_in_pieces(limits, b"SEND\r\n\r\n\0", piece), Ok(1));
+    }
+}
+
 // ---- Incremental parsing and zero copy ----
 
 #[test]
