@@ -7,14 +7,14 @@ use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use stompbox_stomp::server::{
-    Accept, CloseReason as SessionClose, Message, ServerConfig, ServerEvent, ServerSession,
-    ServerState, ViolationMessage,
+    Accept, CloseReason as SessionClose, ServerConfig, ServerEvent, ServerSession, ServerState,
+    SharedMessage, ViolationMessage,
 };
-use stompbox_stomp::{Command, HeartBeat, Limits, Violation};
+use stompbox_stomp::{Command, HeartBeat, Limits, Version, Violation};
 
 use crate::config::{Config, Kind, UnknownDestination};
 use crate::inbound::{self, AckMode, Inbound};
@@ -291,6 +291,10 @@ struct Msg {
     destination: Arc<str>,
     headers: Vec<(String, String)>,
     body: Bytes,
+    /// The MESSAGE head's shared part (destination, user headers, content-length), encoded
+    /// once per STOMP version on first use, first deliveries and redeliveries apart; `None`
+    /// when a header cannot be represented in that version.
+    shared: [[OnceLock<Option<SharedMessage>>; 3]; 2],
 }
 
 impl Msg {
@@ -299,18 +303,28 @@ impl Msg {
             destination,
             headers,
             body,
+            shared: Default::default(),
         })
     }
 
-    /// The user headers as the session takes them (once per message, for all its
-    /// deliveries), `redelivered:true` first when asked.
-    fn header_refs(&self, redelivered: bool) -> Vec<(&str, &str)> {
-        let mut v = Vec::with_capacity(self.headers.len() + 1);
-        if redelivered {
-            v.push(("redelivered", "true"));
-        }
-        v.extend(self.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        v
+    /// The message encoded for sessions of `version`, with `redelivered:true` first when
+    /// asked; `None` when that version cannot carry one of its headers.
+    fn shared(&self, version: Version, redelivered: bool) -> Option<&SharedMessage> {
+        let v = match version {
+            Version::V1_0 => 0,
+            Version::V1_1 => 1,
+            Version::V1_2 => 2,
+        };
+        self.shared[usize::from(redelivered)][v]
+            .get_or_init(|| {
+                let mut refs = Vec::with_capacity(self.headers.len() + 1);
+                if redelivered {
+                    refs.push(("redelivered", "true"));
+                }
+                refs.extend(self.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+                SharedMessage::new(version, &self.destination, &refs, self.body.clone()).ok()
+            })
+            .as_ref()
     }
 }
 
@@ -1439,10 +1453,9 @@ impl Broker {
         if keys.is_empty() {
             self.stats.messages_unrouted += 1;
         }
-        let headers = msg.header_refs(false);
         let mut n = 0;
         for (sid, sub) in &keys {
-            match self.deliver(*sid, sub, msg, &headers, false) {
+            match self.deliver(*sid, sub, msg, false, false) {
                 Ok(true) => n += 1,
                 Ok(false) => {}
                 Err(()) => self.slow_consumer(*sid),
@@ -1477,10 +1490,9 @@ impl Broker {
             .map(|sub| sub.id.clone())
             .collect();
         keys.sort(); // deterministic order
-        let headers = msg.header_refs(false);
         let mut n = 0;
         for k in keys {
-            match self.deliver(sid, &k, msg, &headers, false) {
+            match self.deliver(sid, &k, msg, false, false) {
                 Ok(true) => n += 1,
                 Ok(false) => {}
                 Err(()) => {
@@ -1577,8 +1589,7 @@ impl Broker {
             let Some(p) = q.pending.pop_front() else {
                 return;
             };
-            let headers = p.msg.header_refs(p.redelivered);
-            if self.deliver(sid, &sub, &p.msg, &headers, true) != Ok(true) {
+            if self.deliver(sid, &sub, &p.msg, p.redelivered, true) != Ok(true) {
                 // Not sent: the message stays first in the queue.
                 if let Some(q) = self.queues.get_mut(name) {
                     q.pending.push_front(p);
@@ -1595,7 +1606,7 @@ impl Broker {
         sid: SessionId,
         sub: &str,
         msg: &Arc<Msg>,
-        headers: &[(&str, &str)],
+        redelivered: bool,
         from_queue: bool,
     ) -> Result<bool, ()> {
         let max_unacked = self.config.max_unacked_per_subscription;
@@ -1606,6 +1617,11 @@ impl Broker {
         if !s.deliverable() {
             return Ok(false);
         }
+        let Some(shared) = msg.shared(s.stomp.version(), redelivered) else {
+            // A header the session's version cannot carry (CR/LF for STOMP 1.0): this
+            // subscriber cannot get the message.
+            return Ok(false);
+        };
         let Some(sub) = s.subs.get_mut(sub) else {
             return Ok(false);
         };
@@ -1614,23 +1630,26 @@ impl Broker {
         if acked && sub.unacked.len() >= max_unacked {
             return Err(());
         }
+        // The frame is handed straight back only with nothing queued ahead of it. The broker
+        // moves the session's own output (protocol replies, never bounded, as in `flush`) to
+        // `out` as soon as it is queued, so this is normally empty already.
+        while let Some(t) = s.stomp.poll_transmit_frame() {
+            let t = Transmit::from(t);
+            count_out(&mut self.stats, &t);
+            s.out_bytes += t.len();
+            s.out.push_back(t);
+            if !s.listed {
+                s.listed = true;
+                self.ready.push_back(sid);
+            }
+        }
         let mut id_buf = [0u8; 20];
         let message_id = fmt_u64(id, &mut id_buf);
         // Output queued now counts for the session's heart-beats as of now.
         s.stomp.advance_time(self.now);
-        let sent = s.stomp.send_message(&Message {
-            subscription: &sub.id,
-            destination: &msg.destination,
-            message_id,
-            headers,
-            body: msg.body.clone(),
-        });
-        if sent.is_err() {
-            // A header the session's version cannot carry (CR/LF for STOMP 1.0): this
-            // subscriber cannot get the message.
-            return Ok(false);
-        }
-        let Some(t) = s.stomp.poll_transmit_frame() else {
+        let Ok(t) = s.stomp.send_shared_frame(&sub.id, message_id, shared) else {
+            // Refused by the session's books (e.g. its acknowledgement bound) or a
+            // subscription id its version cannot carry: not delivered.
             return Ok(false);
         };
         let t = Transmit::from(t);

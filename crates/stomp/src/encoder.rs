@@ -116,6 +116,12 @@ impl<'a> HeadWriter<'a> {
     pub fn start(out: &'a mut BytesMut, command: Command, version: Version) -> HeadWriter<'a> {
         out.put_slice(command.as_str().as_bytes());
         out.put_u8(b'\n');
+        HeadWriter::resume(out, command, version)
+    }
+
+    /// Continues a head whose command line is already written (or a run of header lines
+    /// encoded on their own, to be copied into heads later with [`HeadWriter::put_encoded`]).
+    pub(crate) fn resume(out: &'a mut BytesMut, command: Command, version: Version) -> HeadWriter<'a> {
         let mode = if command.escapes_headers() {
             match version {
                 Version::V1_0 => Escaping::None,
@@ -126,6 +132,16 @@ impl<'a> HeadWriter<'a> {
             Escaping::None
         };
         HeadWriter { out, mode }
+    }
+
+    /// Bytes in the output buffer so far.
+    pub(crate) fn len(&self) -> usize {
+        self.out.len()
+    }
+
+    /// Appends header lines encoded earlier by a writer of the same command and version.
+    pub(crate) fn put_encoded(&mut self, lines: &[u8]) {
+        self.out.put_slice(lines);
     }
 
     /// Writes one header line. On error nothing is written.

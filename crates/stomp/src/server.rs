@@ -68,7 +68,7 @@
 
 pub use crate::common::Transmit;
 use crate::common::{Output, Timer};
-use crate::encoder::HeadWriter;
+use crate::encoder::{EncodeError, HeadWriter};
 use crate::error::{PeerError, UsageError, Violation};
 use crate::frame::{AckMode, Command, Frame, HeartBeat, Negotiated, Version};
 use crate::parser::{Limits, Parser};
@@ -418,6 +418,63 @@ pub struct Message<'a> {
     pub headers: &'a [(&'a str, &'a str)],
     /// The body; a large one is queued as a shared chunk, not copied.
     pub body: Bytes,
+}
+
+/// A MESSAGE encoded once for all its deliveries (a fan-out): destination, user headers,
+/// `content-length` and the blank line, escaped for one STOMP version, and the body. Each
+/// delivery ([`ServerSession::send_shared`], [`ServerSession::send_shared_frame`]) then only
+/// writes what differs per subscriber: `message-id`, `subscription` and `ack`. Reserved
+/// header names are skipped as in [`Message::headers`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedMessage {
+    version: Version,
+    /// `destination:..\n`, the user headers, `content-length`, the blank line.
+    lines: Bytes,
+    /// Where the destination line ends in `lines` (the per-delivery headers follow it, as
+    /// in a MESSAGE from [`ServerSession::send_message`]).
+    destination_end: usize,
+    body: Bytes,
+}
+
+impl SharedMessage {
+    /// Encodes the shared part of a MESSAGE for sessions of `version`; fails when a header
+    /// cannot be represented in that version (CR or LF in 1.0, CR in 1.1).
+    pub fn new(
+        version: Version,
+        destination: &str,
+        headers: &[(&str, &str)],
+        body: Bytes,
+    ) -> Result<SharedMessage, EncodeError> {
+        let size = 32 + destination.len() + headers.iter().map(|(k, v)| k.len() + v.len() + 2).sum::<usize>();
+        let mut out = BytesMut::with_capacity(size);
+        let mut w = HeadWriter::resume(&mut out, Command::Message, version);
+        w.header("destination", destination)?;
+        let destination_end = w.len();
+        for &(k, v) in headers {
+            if !reserved(k) {
+                w.header(k, v)?;
+            }
+        }
+        w.finish(body.len());
+        Ok(SharedMessage {
+            version,
+            lines: out.freeze(),
+            destination_end,
+            body,
+        })
+    }
+
+    /// The STOMP version this message is encoded for.
+    #[must_use]
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// The body, shared by every delivery.
+    #[must_use]
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
 }
 
 /// Headers a MESSAGE gets from the session, never from the forwarded frame.
@@ -982,25 +1039,88 @@ impl ServerSession {
         )
     }
 
-    fn write_message<'h>(
+    /// Queues one delivery of a message encoded once for all its deliveries: only the
+    /// per-delivery headers (`message-id`, `subscription`, `ack`) are written here; the
+    /// destination, user headers and `content-length` are copied from `msg` as encoded. The
+    /// same rules and books as [`ServerSession::send_message`] apply; `msg` must be encoded
+    /// for this session's [`ServerSession::version`] ([`UsageError::WrongVersion`]).
+    pub fn send_shared(
         &mut self,
         subscription: &str,
-        destination: &str,
         message_id: &str,
-        headers: impl Iterator<Item = (&'h str, &'h str)>,
-        body: Bytes,
+        msg: &SharedMessage,
     ) -> Result<(), UsageError> {
+        let admit = self.admit_shared(subscription, msg)?;
+        let mut ack_buf = [0u8; 20];
+        let ack_id = admit.ack_id(&mut ack_buf);
+        let start = self.out.pending();
+        self.out.with_staging(|buf| {
+            let mark = buf.len();
+            let r = put_shared_head(buf, &admit, subscription, message_id, ack_id, msg);
+            if r.is_err() {
+                buf.truncate(mark);
+            }
+            r
+        })?;
+        self.out.push_body(msg.body.clone());
+        self.out.end_unit(start);
+        self.delivered(subscription, message_id, &admit);
+        Ok(())
+    }
+
+    /// Like [`ServerSession::send_shared`], but hands the MESSAGE straight back as one whole
+    /// frame instead of queuing it, for hosts that keep their own queue of whole frames and
+    /// take everything else with [`ServerSession::poll_transmit_frame`]. Nothing is staged
+    /// or split: the frame is a head of its own, `msg`'s body (shared, never copied, even
+    /// when small) and a static NUL. The host writes it after everything it already took.
+    /// The frame must not overtake queued output: while [`ServerSession::pending_output`] is
+    /// not 0 this is [`UsageError::OutputPending`] (take that output first).
+    pub fn send_shared_frame(
+        &mut self,
+        subscription: &str,
+        message_id: &str,
+        msg: &SharedMessage,
+    ) -> Result<Transmit, UsageError> {
+        if !self.out.is_empty() {
+            return Err(UsageError::OutputPending);
+        }
+        let admit = self.admit_shared(subscription, msg)?;
+        let mut ack_buf = [0u8; 20];
+        let ack_id = admit.ack_id(&mut ack_buf);
+        // One allocation of the exact size: escaping can only lengthen the two per-delivery
+        // values, by at most twice their length.
+        let mut head = BytesMut::with_capacity(
+            msg.lines.len() + 56 + message_id.len() * 2 + subscription.len() * 2,
+        );
+        put_shared_head(&mut head, &admit, subscription, message_id, ack_id, msg)?;
+        self.delivered(subscription, message_id, &admit);
+        Ok(Transmit {
+            head: head.freeze(),
+            body: msg.body.clone(),
+            tail: Bytes::from_static(b"\0"),
+        })
+    }
+
+    /// The checks of [`ServerSession::send_shared`] before anything is written.
+    fn admit_shared(&self, subscription: &str, msg: &SharedMessage) -> Result<Admit, UsageError> {
+        let admit = self.admit(subscription)?;
+        if msg.version != self.version {
+            return Err(UsageError::WrongVersion);
+        }
+        Ok(admit)
+    }
+
+    /// The checks every MESSAGE passes before anything is queued, and its sequence number.
+    fn admit(&self, subscription: &str) -> Result<Admit, UsageError> {
         // After the client's DISCONNECT the host still acts on the events before it, which
         // may deliver to this client (as `send_receipt` answers their receipts).
         if !(self.state == ServerState::Closed && self.disconnected) {
             self.require_open()?;
         }
-        let version = self.version;
         let Some(sub) = self.subs.get(subscription) else {
             return Err(UsageError::UnknownSubscription);
         };
-        let (mode, explicit) = (sub.ack, sub.explicit_id);
-        let named = self.config.v1_0_subscription_header;
+        let mode = sub.ack;
         if self.out.pending() >= self.config.max_pending_output {
             return Err(UsageError::LimitExceeded("queued output"));
         }
@@ -1009,13 +1129,28 @@ impl ServerSession {
                 "messages awaiting acknowledgement",
             ));
         }
-        let seq = self.next_seq;
+        Ok(Admit {
+            mode,
+            version: self.version,
+            subscription_header: sub.explicit_id
+                || self.version >= Version::V1_1
+                || self.config.v1_0_subscription_header,
+            seq: self.next_seq,
+        })
+    }
+
+    fn write_message<'h>(
+        &mut self,
+        subscription: &str,
+        destination: &str,
+        message_id: &str,
+        headers: impl Iterator<Item = (&'h str, &'h str)>,
+        body: Bytes,
+    ) -> Result<(), UsageError> {
+        let admit = self.admit(subscription)?;
+        let version = self.version;
         let mut ack_buf = [0u8; 20];
-        let ack_id = if mode.needs_ack() && version == Version::V1_2 {
-            Some(fmt_u64(seq, &mut ack_buf))
-        } else {
-            None
-        };
+        let ack_id = admit.ack_id(&mut ack_buf);
         let body_len = body.len();
         let start = self.out.pending();
         self.out.with_staging(|buf| {
@@ -1024,7 +1159,7 @@ impl ServerSession {
                 let mut w = HeadWriter::start(buf, Command::Message, version);
                 w.header("destination", destination)?;
                 w.header("message-id", message_id)?;
-                if explicit || version >= Version::V1_1 || named {
+                if admit.subscription_header {
                     w.header("subscription", subscription)?;
                 }
                 if let Some(a) = ack_id {
@@ -1045,37 +1180,48 @@ impl ServerSession {
         })?;
         self.out.push_body(body);
         self.out.end_unit(start);
+        self.delivered(subscription, message_id, &admit);
+        Ok(())
+    }
+
+    /// Books a MESSAGE just queued or handed out: heart-beat clock, sequence number and,
+    /// for client ack modes, the acknowledgement books.
+    fn delivered(&mut self, subscription: &str, message_id: &str, admit: &Admit) {
         self.timer.on_transmit();
         self.next_seq += 1;
-        if mode.needs_ack() {
-            let key = match version {
-                Version::V1_2 => ack_id.unwrap_or_default().to_string(),
-                Version::V1_1 => ack_key_11(subscription, message_id),
-                Version::V1_0 => message_id.to_string(),
-            };
-            if let Some((old_sub, old_seq)) = self
-                .ack_index
-                .insert(key.clone(), (subscription.to_string(), seq))
-            {
-                // A 1.0/1.1 key delivered twice: the older delivery can no longer be named;
-                // forget it so the books stay balanced.
-                if let Some(other) = self.subs.get_mut(&old_sub)
-                    && let Ok(i) = other.pending.binary_search_by_key(&old_seq, |p| p.seq)
-                {
-                    other.pending.remove(i);
-                    self.pending_acks -= 1;
-                }
+        if !admit.mode.needs_ack() {
+            return;
+        }
+        let seq = admit.seq;
+        let key = match admit.version {
+            Version::V1_2 => {
+                let mut b = [0u8; 20];
+                fmt_u64(seq, &mut b).to_string()
             }
-            if let Some(sub) = self.subs.get_mut(subscription) {
-                sub.pending.push_back(Pending {
-                    seq,
-                    key,
-                    message_id: message_id.to_string(),
-                });
-                self.pending_acks += 1;
+            Version::V1_1 => ack_key_11(subscription, message_id),
+            Version::V1_0 => message_id.to_string(),
+        };
+        if let Some((old_sub, old_seq)) = self
+            .ack_index
+            .insert(key.clone(), (subscription.to_string(), seq))
+        {
+            // A 1.0/1.1 key delivered twice: the older delivery can no longer be named;
+            // forget it so the books stay balanced.
+            if let Some(other) = self.subs.get_mut(&old_sub)
+                && let Ok(i) = other.pending.binary_search_by_key(&old_seq, |p| p.seq)
+            {
+                other.pending.remove(i);
+                self.pending_acks -= 1;
             }
         }
-        Ok(())
+        if let Some(sub) = self.subs.get_mut(subscription) {
+            sub.pending.push_back(Pending {
+                seq,
+                key,
+                message_id: message_id.to_string(),
+            });
+            self.pending_acks += 1;
+        }
     }
 
     fn on_send(&mut self, frame: &Frame) -> Result<(), Violation> {
@@ -1435,6 +1581,46 @@ impl ServerSession {
         });
         self.close(CloseReason::Violation(violation));
     }
+}
+
+/// What [`ServerSession::admit`] found: how to write and book one MESSAGE.
+struct Admit {
+    mode: AckMode,
+    version: Version,
+    /// Whether the MESSAGE names its subscription (always from 1.1 on).
+    subscription_header: bool,
+    seq: u64,
+}
+
+impl Admit {
+    /// The `ack` header value (1.2, client ack modes): the delivery's sequence number.
+    fn ack_id<'b>(&self, buf: &'b mut [u8; 20]) -> Option<&'b str> {
+        (self.mode.needs_ack() && self.version == Version::V1_2).then(|| fmt_u64(self.seq, buf))
+    }
+}
+
+/// Writes a MESSAGE head from a [`SharedMessage`]: the command, the destination line as
+/// encoded once, the per-delivery headers, then the rest as encoded once. On error the
+/// caller drops what was written.
+fn put_shared_head(
+    out: &mut BytesMut,
+    admit: &Admit,
+    subscription: &str,
+    message_id: &str,
+    ack_id: Option<&str>,
+    msg: &SharedMessage,
+) -> Result<(), EncodeError> {
+    let mut w = HeadWriter::start(out, Command::Message, admit.version);
+    w.put_encoded(&msg.lines[..msg.destination_end]);
+    w.header("message-id", message_id)?;
+    if admit.subscription_header {
+        w.header("subscription", subscription)?;
+    }
+    if let Some(a) = ack_id {
+        w.header("ack", a)?;
+    }
+    w.put_encoded(&msg.lines[msg.destination_end..]);
+    Ok(())
 }
 
 fn ack_key_11(subscription: &str, message_id: &str) -> String {
