@@ -317,12 +317,15 @@ impl Msg {
         };
         self.shared[usize::from(redelivered)][v]
             .get_or_init(|| {
-                let mut refs = Vec::with_capacity(self.headers.len() + 1);
-                if redelivered {
-                    refs.push(("redelivered", "true"));
-                }
-                refs.extend(self.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-                SharedMessage::new(version, &self.destination, &refs, self.body.clone()).ok()
+                let flag = redelivered.then_some(("redelivered", "true"));
+                let user = self.headers.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+                SharedMessage::with_headers(
+                    version,
+                    &self.destination,
+                    flag.into_iter().chain(user),
+                    self.body.clone(),
+                )
+                .ok()
             })
             .as_ref()
     }

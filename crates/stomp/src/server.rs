@@ -445,12 +445,34 @@ impl SharedMessage {
         headers: &[(&str, &str)],
         body: Bytes,
     ) -> Result<SharedMessage, EncodeError> {
-        let size = 32 + destination.len() + headers.iter().map(|(k, v)| k.len() + v.len() + 2).sum::<usize>();
+        SharedMessage::with_headers(version, destination, headers.iter().copied(), body)
+    }
+
+    /// [`SharedMessage::new`] with the headers from an iterator (walked twice: once to size
+    /// the buffer), for hosts that keep headers in their own form.
+    pub fn with_headers<'h, I>(
+        version: Version,
+        destination: &str,
+        headers: I,
+        body: Bytes,
+    ) -> Result<SharedMessage, EncodeError>
+    where
+        I: IntoIterator<Item = (&'h str, &'h str)>,
+        I::IntoIter: Clone,
+    {
+        let headers = headers.into_iter();
+        // Unescaped size plus room for content-length; escaping grows it only when needed.
+        let size = 40
+            + destination.len()
+            + headers
+                .clone()
+                .map(|(k, v)| k.len() + v.len() + 2)
+                .sum::<usize>();
         let mut out = BytesMut::with_capacity(size);
         let mut w = HeadWriter::resume(&mut out, Command::Message, version);
         w.header("destination", destination)?;
         let destination_end = w.len();
-        for &(k, v) in headers {
+        for (k, v) in headers {
             if !reserved(k) {
                 w.header(k, v)?;
             }
@@ -775,6 +797,14 @@ impl ServerSession {
                 ServerState::Closed => return,
             }
             match self.parser.parse(&mut self.inbuf) {
+                // A SEND is moved into its event, not cloned (the common case once open).
+                Ok(Some(frame))
+                    if frame.command() == Command::Send && self.state == ServerState::Open =>
+                {
+                    if let Err((v, frame)) = self.on_send(frame) {
+                        self.fail(v, Some(&frame));
+                    }
+                }
                 Ok(Some(frame)) => {
                     if let Err(v) = self.on_frame(&frame) {
                         self.fail(v, Some(&frame));
@@ -801,7 +831,7 @@ impl ServerSession {
             };
         }
         match cmd {
-            Command::Send => self.on_send(frame),
+            Command::Send => self.on_send(frame.clone()).map_err(|(v, _)| v),
             Command::Subscribe => self.on_subscribe(frame),
             Command::Unsubscribe => self.on_unsubscribe(frame),
             Command::Ack => self.on_ack(frame, false),
@@ -1224,19 +1254,27 @@ impl ServerSession {
         }
     }
 
-    fn on_send(&mut self, frame: &Frame) -> Result<(), Violation> {
+    /// Validates a SEND and queues its event (or holds it in its transaction); on a
+    /// violation the frame comes back for the ERROR to quote.
+    fn on_send(&mut self, frame: Frame) -> Result<(), (Violation, Frame)> {
         if frame.header("destination").is_none() {
-            return Err(Violation::MissingHeader(Command::Send, "destination"));
+            return Err((
+                Violation::MissingHeader(Command::Send, "destination"),
+                frame,
+            ));
         }
         let receipt = frame.header("receipt").map(ToString::to_string);
         let transaction = frame.header("transaction").map(ToString::to_string);
         if let Some(tx) = transaction {
-            self.hold(&tx, Held::Send(frame.clone()), frame.body().len())?;
+            // Cloned (a transaction is the rare case): on a refusal the ERROR quotes it.
+            if let Err(v) = self.hold(&tx, Held::Send(frame.clone()), frame.body().len()) {
+                return Err((v, frame));
+            }
             self.held(Command::Send, tx, receipt);
         } else {
             self.auto_receipt(receipt.as_deref());
             self.events.push_back(ServerEvent::Send(SendEvent {
-                frame: frame.clone(),
+                frame,
                 transaction: None,
                 receipt,
             }));
