@@ -201,17 +201,50 @@ impl<'a> HeadWriter<'a> {
     }
 }
 
-/// Whether any byte needs a second look (escape or rejection). Branch-free so it vectorizes.
+/// Whether any byte needs a second look (escape or rejection).
 #[inline]
 fn special(s: &[u8]) -> bool {
-    // A byte-wise OR of four comparisons, without early exit, vectorizes well.
-    let hits = s.iter().fold(0u8, |acc, &b| {
-        acc | u8::from(b == b'\\')
-            | u8::from(b == b'\n')
-            | u8::from(b == b'\r')
-            | u8::from(b == b':')
-    });
+    if s.len() >= 64 {
+        // A byte-wise OR of four comparisons, without early exit, vectorizes well.
+        let hits = s.iter().fold(0u8, |acc, &b| {
+            acc | u8::from(b == b'\\')
+                | u8::from(b == b'\n')
+                | u8::from(b == b'\r')
+                | u8::from(b == b':')
+        });
+        return hits != 0;
+    }
+    // Header names and most values are short: eight bytes at a time in a general register
+    // beats the vector loop's set-up and tail.
+    if s.len() < 8 {
+        return s.iter().any(|&b| matches!(b, b'\\' | b'\n' | b'\r' | b':'));
+    }
+    let mut hits = 0;
+    let mut words = s.chunks_exact(8);
+    for w in &mut words {
+        hits |= special_word(w);
+    }
+    if !words.remainder().is_empty() {
+        // The last eight bytes, overlapping what was checked already.
+        hits |= special_word(&s[s.len() - 8..]);
+    }
     hits != 0
+}
+
+/// Non-zero when one of the eight bytes is `\\`, LF, CR or `:` (`chunk` is 8 bytes).
+#[inline]
+fn special_word(chunk: &[u8]) -> u64 {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut b = [0u8; 8];
+    b.copy_from_slice(chunk);
+    let w = u64::from_le_bytes(b);
+    // Some byte of `x` is zero iff `(x - LO) & !x & HI` is non-zero.
+    let zero = |x: u64| x.wrapping_sub(LO) & !x & HI;
+    zero(w ^ (LO * u64::from(b'\\')))
+        | zero(w ^ (LO * u64::from(b'\n')))
+        | zero(w ^ (LO * u64::from(b'\r')))
+        | zero(w ^ (LO * u64::from(b':')))
 }
 
 fn has_eol(s: &[u8]) -> bool {
@@ -249,6 +282,22 @@ pub(crate) fn put_usize(out: &mut BytesMut, mut n: usize) {
 #[allow(clippy::unwrap_used, reason = "tests panic on failure by design")]
 mod tests {
     use super::*;
+
+    #[test]
+    fn special_matches_a_byte_scan() {
+        let naive = |s: &[u8]| s.iter().any(|&b| matches!(b, b'\\' | b'\n' | b'\r' | b':'));
+        for len in 0..80 {
+            let plain: alloc::vec::Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            assert!(!special(&plain), "len {len}");
+            for at in 0..len {
+                for c in [b'\\', b'\n', b'\r', b':', 0, 0x80, 0xff, b';', b'[', b'\t', 0x0b] {
+                    let mut v = plain.clone();
+                    v[at] = c;
+                    assert_eq!(special(&v), naive(&v), "len {len} at {at} byte {c}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn put_usize_table() {
