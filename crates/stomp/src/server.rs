@@ -78,6 +78,8 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use bytes::{BufMut, Bytes, BytesMut};
 use core::fmt;
+use core::hash::{BuildHasherDefault, Hasher};
+use hashbrown::HashMap;
 
 /// Server session configuration. `Default` gives secure, small limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -569,7 +571,9 @@ pub struct ServerSession {
     events: VecDeque<ServerEvent>,
     timer: Timer,
     pending_connect: Option<(HeartBeat, Negotiated)>,
-    subs: BTreeMap<String, Subscription>,
+    /// By id: looked up for every MESSAGE, so hashed rather than ordered (a client's own
+    /// ids can at worst collide with each other, bounded by `max_subscriptions`).
+    subs: HashMap<String, Subscription, BuildHasherDefault<IdHasher>>,
     ack_index: BTreeMap<String, (String, u64)>,
     pending_acks: usize,
     next_seq: u64,
@@ -606,7 +610,7 @@ impl ServerSession {
             inbuf: BytesMut::new(),
             events: VecDeque::new(),
             pending_connect: None,
-            subs: BTreeMap::new(),
+            subs: HashMap::default(),
             ack_index: BTreeMap::new(),
             pending_acks: 0,
             next_seq: 0,
@@ -1659,6 +1663,44 @@ fn put_shared_head(
     }
     w.put_encoded(&msg.lines[msg.destination_end..]);
     Ok(())
+}
+
+/// A small multiply-rotate hash (as rustc's `FxHasher`) for subscription ids: short strings,
+/// hashed on every MESSAGE.
+#[derive(Debug, Default, Clone, Copy)]
+struct IdHasher(u64);
+
+impl IdHasher {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(IdHasher::K);
+    }
+}
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut words = bytes.chunks_exact(8);
+        for w in &mut words {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(w);
+            self.add(u64::from_le_bytes(b));
+        }
+        let rest = words.remainder();
+        if !rest.is_empty() {
+            let mut b = [0u8; 8];
+            b[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(b));
+        }
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 fn ack_key_11(subscription: &str, message_id: &str) -> String {
