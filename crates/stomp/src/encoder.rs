@@ -144,6 +144,22 @@ impl<'a> HeadWriter<'a> {
         self.out.put_slice(lines);
     }
 
+    /// Writes one header line whose name the caller knows is plain (a constant such as
+    /// `message-id`): only the value is checked for escapes. On error nothing is written.
+    #[inline]
+    pub(crate) fn known_header(&mut self, name: &'static str, value: &str) -> Result<(), EncodeError> {
+        let v = value.as_bytes();
+        if special(v) {
+            return self.header(name, value);
+        }
+        self.out.reserve(name.len() + v.len() + 2);
+        self.out.put_slice(name.as_bytes());
+        self.out.put_u8(b':');
+        self.out.put_slice(v);
+        self.out.put_u8(b'\n');
+        Ok(())
+    }
+
     /// Writes one header line. On error nothing is written.
     #[inline]
     pub fn header(&mut self, name: &str, value: &str) -> Result<(), EncodeError> {

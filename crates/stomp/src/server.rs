@@ -1654,12 +1654,15 @@ fn put_shared_head(
 ) -> Result<(), EncodeError> {
     let mut w = HeadWriter::start(out, Command::Message, admit.version);
     w.put_encoded(&msg.lines[..msg.destination_end]);
-    w.header("message-id", message_id)?;
+    w.known_header("message-id", message_id)?;
     if admit.subscription_header {
-        w.header("subscription", subscription)?;
+        w.known_header("subscription", subscription)?;
     }
     if let Some(a) = ack_id {
-        w.header("ack", a)?;
+        // Decimal digits: nothing to escape.
+        w.put_encoded(b"ack:");
+        w.put_encoded(a.as_bytes());
+        w.put_encoded(b"\n");
     }
     w.put_encoded(&msg.lines[msg.destination_end..]);
     Ok(())
