@@ -121,7 +121,11 @@ impl<'a> HeadWriter<'a> {
 
     /// Continues a head whose command line is already written (or a run of header lines
     /// encoded on their own, to be copied into heads later with [`HeadWriter::put_encoded`]).
-    pub(crate) fn resume(out: &'a mut BytesMut, command: Command, version: Version) -> HeadWriter<'a> {
+    pub(crate) fn resume(
+        out: &'a mut BytesMut,
+        command: Command,
+        version: Version,
+    ) -> HeadWriter<'a> {
         let mode = if command.escapes_headers() {
             match version {
                 Version::V1_0 => Escaping::None,
@@ -147,7 +151,11 @@ impl<'a> HeadWriter<'a> {
     /// Writes one header line whose name the caller knows is plain (a constant such as
     /// `message-id`): only the value is checked for escapes. On error nothing is written.
     #[inline]
-    pub(crate) fn known_header(&mut self, name: &'static str, value: &str) -> Result<(), EncodeError> {
+    pub(crate) fn known_header(
+        &mut self,
+        name: &'static str,
+        value: &str,
+    ) -> Result<(), EncodeError> {
         let v = value.as_bytes();
         if special(v) {
             return self.header(name, value);
@@ -306,7 +314,9 @@ mod tests {
             let plain: alloc::vec::Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
             assert!(!special(&plain), "len {len}");
             for at in 0..len {
-                for c in [b'\\', b'\n', b'\r', b':', 0, 0x80, 0xff, b';', b'[', b'\t', 0x0b] {
+                for c in [
+                    b'\\', b'\n', b'\r', b':', 0, 0x80, 0xff, b';', b'[', b'\t', 0x0b,
+                ] {
                     let mut v = plain.clone();
                     v[at] = c;
                     assert_eq!(special(&v), naive(&v), "len {len} at {at} byte {c}");

@@ -562,27 +562,39 @@ struct Transaction {
 /// ```
 #[derive(Debug)]
 pub struct ServerSession {
+    /// What every MESSAGE reads or writes, kept together: a broker fanning out to many
+    /// sessions touches each one's state cold, and fewer cache lines means fewer misses.
+    hot: Hot,
     config: ServerConfig,
-    state: ServerState,
-    version: Version,
     parser: Parser,
     inbuf: BytesMut,
-    out: Output,
     events: VecDeque<ServerEvent>,
-    timer: Timer,
     pending_connect: Option<(HeartBeat, Negotiated)>,
-    /// By id: looked up for every MESSAGE, so hashed rather than ordered (a client's own
-    /// ids can at worst collide with each other, bounded by `max_subscriptions`).
-    subs: HashMap<String, Subscription, BuildHasherDefault<IdHasher>>,
     ack_index: BTreeMap<String, (String, u64)>,
-    pending_acks: usize,
-    next_seq: u64,
     transactions: BTreeMap<String, Transaction>,
     transaction_bytes: usize,
     error: Option<PeerError>,
     heartbeats_sent: u64,
     clock_known: bool,
     connect_deadline: Option<u64>,
+}
+
+/// The [`ServerSession`] fields a MESSAGE touches (see `ServerSession::hot`).
+#[derive(Debug)]
+struct Hot {
+    out: Output,
+    timer: Timer,
+    /// By id: looked up for every MESSAGE, so hashed rather than ordered (a client's own
+    /// ids can at worst collide with each other, bounded by `max_subscriptions`).
+    subs: HashMap<String, Subscription, BuildHasherDefault<IdHasher>>,
+    pending_acks: usize,
+    next_seq: u64,
+    /// Copies of the [`ServerConfig`] values every MESSAGE checks.
+    max_pending_output: usize,
+    max_pending_acks: usize,
+    v1_0_subscription_header: bool,
+    state: ServerState,
+    version: Version,
     disconnected: bool,
 }
 
@@ -601,42 +613,47 @@ impl ServerSession {
         let mut parser = Parser::new(config.connect_limits);
         parser.set_version(Version::V1_0);
         ServerSession {
-            timer: Timer::new(config.heartbeat_grace_percent),
-            out: Output::sharing_from(config.share_bodies_from),
+            hot: Hot {
+                out: Output::sharing_from(config.share_bodies_from),
+                timer: Timer::new(config.heartbeat_grace_percent),
+                subs: HashMap::default(),
+                pending_acks: 0,
+                next_seq: 0,
+                max_pending_output: config.max_pending_output,
+                max_pending_acks: config.max_pending_acks,
+                v1_0_subscription_header: config.v1_0_subscription_header,
+                state: ServerState::AwaitingConnect,
+                version: Version::V1_0,
+                disconnected: false,
+            },
             config,
-            state: ServerState::AwaitingConnect,
-            version: Version::V1_0,
             parser,
             inbuf: BytesMut::new(),
             events: VecDeque::new(),
             pending_connect: None,
-            subs: HashMap::default(),
             ack_index: BTreeMap::new(),
-            pending_acks: 0,
-            next_seq: 0,
             transactions: BTreeMap::new(),
             transaction_bytes: 0,
             error: None,
             heartbeats_sent: 0,
             clock_known: false,
             connect_deadline: None,
-            disconnected: false,
         }
     }
 
     /// The state.
     pub fn state(&self) -> ServerState {
-        self.state
+        self.hot.state
     }
 
     /// The negotiated version (1.0 until a CONNECT was validated).
     pub fn version(&self) -> Version {
-        self.version
+        self.hot.version
     }
 
     /// The negotiated heart-beat intervals (zero until accepted).
     pub fn heartbeat(&self) -> Negotiated {
-        self.timer.negotiated
+        self.hot.timer.negotiated
     }
 
     /// Heart-beat EOLs received and sent so far.
@@ -651,28 +668,31 @@ impl ServerSession {
 
     /// Bytes queued for transmission (for backpressure).
     pub fn pending_output(&self) -> usize {
-        self.out.pending()
+        self.hot.out.pending()
     }
 
     /// Frames (and heart-beat EOLs) queued for transmission, counting one partly taken by
     /// [`ServerSession::poll_transmit`] / [`ServerSession::poll_transmit_into`].
     pub fn pending_frames(&self) -> usize {
-        self.out.pending_frames()
+        self.hot.out.pending_frames()
     }
 
     /// Messages delivered on client-ack subscriptions and not yet acknowledged.
     pub fn pending_acks(&self) -> usize {
-        self.pending_acks
+        self.hot.pending_acks
     }
 
     /// Whether the session is closed and all output was drained: close the transport.
     pub fn is_finished(&self) -> bool {
-        self.state == ServerState::Closed && self.out.is_empty()
+        self.hot.state == ServerState::Closed && self.hot.out.is_empty()
     }
 
     /// The ack mode of subscription `id`, if it exists.
     pub fn subscription(&self, id: &str) -> Option<(&str, AckMode)> {
-        self.subs.get(id).map(|s| (s.destination.as_str(), s.ack))
+        self.hot
+            .subs
+            .get(id)
+            .map(|s| (s.destination.as_str(), s.ack))
     }
 
     /// The next event, or `None`.
@@ -686,7 +706,7 @@ impl ServerSession {
     /// [Output](self#output).
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Bytes> {
-        self.out.poll()
+        self.hot.out.poll()
     }
 
     /// The next whole frame (or heart-beat EOL) of output, or `None`: for hosts that send
@@ -696,13 +716,13 @@ impl ServerSession {
     /// frame's rest.
     #[must_use]
     pub fn poll_transmit_frame(&mut self) -> Option<Transmit> {
-        self.out.poll_frame()
+        self.hot.out.poll_frame()
     }
 
     /// Copies pending output into `buf`; returns the number of bytes written.
     #[must_use]
     pub fn poll_transmit_into(&mut self, buf: &mut [u8]) -> usize {
-        self.out.poll_into(buf)
+        self.hot.out.poll_into(buf)
     }
 
     /// When `handle_timeout` should be called next (monotonic milliseconds), if ever:
@@ -711,8 +731,8 @@ impl ServerSession {
     /// heart-beat to send or the client's liveness deadline.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<u64> {
-        match self.state {
-            ServerState::Open => self.timer.poll_timeout(),
+        match self.hot.state {
+            ServerState::Open => self.hot.timer.poll_timeout(),
             ServerState::AwaitingConnect | ServerState::Authenticating => {
                 self.config.connect_timeout_ms?;
                 Some(self.connect_deadline.unwrap_or(0))
@@ -728,8 +748,8 @@ impl ServerSession {
     /// heart-beat, then judges the client's liveness; a silent client gets an ERROR and the
     /// session closes.
     pub fn handle_timeout(&mut self, now_ms: u64) {
-        let action = self.timer.handle_timeout(now_ms);
-        let now = self.timer.now;
+        let action = self.hot.timer.handle_timeout(now_ms);
+        let now = self.hot.timer.now;
         if !self.clock_known {
             self.clock_known = true;
             if let Some(t) = self.config.connect_timeout_ms {
@@ -737,7 +757,7 @@ impl ServerSession {
             }
         }
         if matches!(
-            self.state,
+            self.hot.state,
             ServerState::AwaitingConnect | ServerState::Authenticating
         ) && self.connect_deadline.is_some_and(|d| now >= d)
         {
@@ -745,11 +765,11 @@ impl ServerSession {
             self.fail(Violation::ConnectTimeout, None);
             return;
         }
-        if self.state != ServerState::Open {
+        if self.hot.state != ServerState::Open {
             return;
         }
         if action.send_heartbeat {
-            self.out.push_eol();
+            self.hot.out.push_eol();
             self.heartbeats_sent += 1;
         }
         if action.peer_dead {
@@ -763,7 +783,7 @@ impl ServerSession {
     /// queue output for many sessions at one instant (a broker's fan-out) and call
     /// `handle_timeout` only when [`ServerSession::poll_timeout`] is due.
     pub fn advance_time(&mut self, now_ms: u64) {
-        self.timer.advance(now_ms);
+        self.hot.timer.advance(now_ms);
     }
 
     /// Feeds received bytes. Returns the sticky [`PeerError`] once the client violated the
@@ -772,10 +792,10 @@ impl ServerSession {
         if let Some(e) = &self.error {
             return Err(e.clone());
         }
-        if self.state == ServerState::Closed || data.is_empty() {
+        if self.hot.state == ServerState::Closed || data.is_empty() {
             return Ok(());
         }
-        self.timer.on_receive();
+        self.hot.timer.on_receive();
         self.inbuf.extend_from_slice(data);
         self.process_input();
         match &self.error {
@@ -786,7 +806,7 @@ impl ServerSession {
 
     fn process_input(&mut self) {
         loop {
-            match self.state {
+            match self.hot.state {
                 ServerState::AwaitingConnect | ServerState::Open => {}
                 ServerState::Authenticating => {
                     let l = self.config.connect_limits;
@@ -803,7 +823,7 @@ impl ServerSession {
             match self.parser.parse(&mut self.inbuf) {
                 // A SEND is moved into its event, not cloned (the common case once open).
                 Ok(Some(frame))
-                    if frame.command() == Command::Send && self.state == ServerState::Open =>
+                    if frame.command() == Command::Send && self.hot.state == ServerState::Open =>
                 {
                     if let Err((v, frame)) = self.on_send(frame) {
                         self.fail(v, Some(&frame));
@@ -828,7 +848,7 @@ impl ServerSession {
         if !frame.body().is_empty() && !cmd.allows_body() {
             return Err(Violation::BodyNotAllowed(cmd));
         }
-        if self.state == ServerState::AwaitingConnect {
+        if self.hot.state == ServerState::AwaitingConnect {
             return match cmd {
                 Command::Connect | Command::Stomp => self.on_connect(frame),
                 other => Err(Violation::NotConnected(other)),
@@ -839,7 +859,7 @@ impl ServerSession {
             Command::Subscribe => self.on_subscribe(frame),
             Command::Unsubscribe => self.on_unsubscribe(frame),
             Command::Ack => self.on_ack(frame, false),
-            Command::Nack if self.version >= Version::V1_1 => self.on_ack(frame, true),
+            Command::Nack if self.hot.version >= Version::V1_1 => self.on_ack(frame, true),
             Command::Begin => self.on_begin(frame),
             Command::Commit => self.on_commit(frame),
             Command::Abort => self.on_abort(frame),
@@ -847,7 +867,7 @@ impl ServerSession {
                 let receipt = frame.header("receipt").map(ToString::to_string);
                 self.auto_receipt(receipt.as_deref());
                 self.events.push_back(ServerEvent::Disconnect { receipt });
-                self.disconnected = true;
+                self.hot.disconnected = true;
                 self.close(CloseReason::Disconnect);
                 Ok(())
             }
@@ -869,7 +889,7 @@ impl ServerSession {
         if !self.config.versions.contains(&version) {
             return Err(Violation::UnsupportedVersion);
         }
-        self.version = version;
+        self.hot.version = version;
         let host = frame.header("host").map(ToString::to_string);
         if version >= Version::V1_1 && self.config.require_host && host.is_none() {
             return Err(Violation::MissingHeader(cmd, "host"));
@@ -891,7 +911,7 @@ impl ServerSession {
         };
         let negotiated = Negotiated::negotiate(ours, heart_beat);
         self.pending_connect = Some((ours, negotiated));
-        self.state = ServerState::Authenticating;
+        self.hot.state = ServerState::Authenticating;
         self.events.push_back(ServerEvent::Connect(ConnectRequest {
             version,
             host,
@@ -907,18 +927,18 @@ impl ServerSession {
     /// Accepts the pending CONNECT: queues CONNECTED (version, heart-beat, session, server),
     /// starts heart-beats and processes input that arrived meanwhile.
     pub fn accept(&mut self, accept: &Accept<'_>) -> Result<(), UsageError> {
-        if self.state != ServerState::Authenticating {
+        if self.hot.state != ServerState::Authenticating {
             return Err(UsageError::NoPendingConnect);
         }
         let Some((ours, negotiated)) = self.pending_connect else {
             return Err(UsageError::NoPendingConnect);
         };
-        let version = self.version;
+        let version = self.hot.version;
         let server = self.config.server.clone();
         let hb = ours.to_header_value();
         let v1_0_headers = self.config.v1_0_connected_headers;
-        let start = self.out.pending();
-        let res = self.out.with_staging(|buf| {
+        let start = self.hot.out.pending();
+        let res = self.hot.out.with_staging(|buf| {
             let mark = buf.len();
             let mut w = HeadWriter::start(buf, Command::Connected, version);
             let mut r = Ok(());
@@ -949,20 +969,20 @@ impl ServerSession {
             r
         });
         res?;
-        self.out.end_unit(start);
+        self.hot.out.end_unit(start);
         self.pending_connect = None;
-        self.state = ServerState::Open;
+        self.hot.state = ServerState::Open;
         self.parser.set_version(version);
         self.parser.set_limits(self.config.limits);
-        self.timer.start(negotiated);
-        self.timer.on_transmit();
+        self.hot.timer.start(negotiated);
+        self.hot.timer.on_transmit();
         self.process_input();
         Ok(())
     }
 
     /// Rejects the pending CONNECT: queues an ERROR with `message` and closes.
     pub fn reject(&mut self, message: &str) -> Result<(), UsageError> {
-        if self.state != ServerState::Authenticating {
+        if self.hot.state != ServerState::Authenticating {
             return Err(UsageError::NoPendingConnect);
         }
         let frame = Frame::builder(Command::Error)
@@ -978,11 +998,11 @@ impl ServerSession {
     fn push_frame(&mut self, frame: &Frame) {
         // ERROR and RECEIPT headers we build are always encodable (sanitized); should the
         // version still refuse one, fall back to a bare frame rather than lose the reply.
-        if self.out.push_frame(frame, self.version).is_err() {
+        if self.hot.out.push_frame(frame, self.hot.version).is_err() {
             let bare = Frame::new(frame.command());
-            let _ = self.out.push_frame(&bare, self.version);
+            let _ = self.hot.out.push_frame(&bare, self.hot.version);
         }
-        self.timer.on_transmit();
+        self.hot.timer.on_transmit();
     }
 
     fn queue_receipt(&mut self, receipt: &str) {
@@ -997,14 +1017,14 @@ impl ServerSession {
     /// the events before it, then the DISCONNECT's); after any other close it is
     /// [`UsageError::Closed`].
     pub fn send_receipt(&mut self, receipt_id: &str) -> Result<(), UsageError> {
-        if !(self.state == ServerState::Closed && self.disconnected) {
+        if !(self.hot.state == ServerState::Closed && self.hot.disconnected) {
             self.require_open()?;
         }
         let f = Frame::builder(Command::Receipt)
             .header("receipt-id", receipt_id)
             .build();
-        self.out.push_frame(&f, self.version)?;
-        self.timer.on_transmit();
+        self.hot.out.push_frame(&f, self.hot.version)?;
+        self.hot.timer.on_transmit();
         Ok(())
     }
 
@@ -1016,7 +1036,7 @@ impl ServerSession {
         receipt_id: Option<&str>,
         body: &[u8],
     ) -> Result<(), UsageError> {
-        if self.state == ServerState::Closed {
+        if self.hot.state == ServerState::Closed {
             return Err(UsageError::Closed);
         }
         let frame = Frame::builder(Command::Error)
@@ -1031,7 +1051,7 @@ impl ServerSession {
     }
 
     fn require_open(&self) -> Result<(), UsageError> {
-        match self.state {
+        match self.hot.state {
             ServerState::Open => Ok(()),
             ServerState::Closed => Err(UsageError::Closed),
             _ => Err(UsageError::NotConnected),
@@ -1087,8 +1107,8 @@ impl ServerSession {
         let admit = self.admit_shared(subscription, msg)?;
         let mut ack_buf = [0u8; 20];
         let ack_id = admit.ack_id(&mut ack_buf);
-        let start = self.out.pending();
-        self.out.with_staging(|buf| {
+        let start = self.hot.out.pending();
+        self.hot.out.with_staging(|buf| {
             let mark = buf.len();
             let r = put_shared_head(buf, &admit, subscription, message_id, ack_id, msg);
             if r.is_err() {
@@ -1096,8 +1116,8 @@ impl ServerSession {
             }
             r
         })?;
-        self.out.push_body(msg.body.clone());
-        self.out.end_unit(start);
+        self.hot.out.push_body(msg.body.clone());
+        self.hot.out.end_unit(start);
         self.delivered(subscription, message_id, &admit);
         Ok(())
     }
@@ -1115,7 +1135,7 @@ impl ServerSession {
         message_id: &str,
         msg: &SharedMessage,
     ) -> Result<Transmit, UsageError> {
-        if !self.out.is_empty() {
+        if !self.hot.out.is_empty() {
             return Err(UsageError::OutputPending);
         }
         let admit = self.admit_shared(subscription, msg)?;
@@ -1138,7 +1158,7 @@ impl ServerSession {
     /// The checks of [`ServerSession::send_shared`] before anything is written.
     fn admit_shared(&self, subscription: &str, msg: &SharedMessage) -> Result<Admit, UsageError> {
         let admit = self.admit(subscription)?;
-        if msg.version != self.version {
+        if msg.version != self.hot.version {
             return Err(UsageError::WrongVersion);
         }
         Ok(admit)
@@ -1148,28 +1168,28 @@ impl ServerSession {
     fn admit(&self, subscription: &str) -> Result<Admit, UsageError> {
         // After the client's DISCONNECT the host still acts on the events before it, which
         // may deliver to this client (as `send_receipt` answers their receipts).
-        if !(self.state == ServerState::Closed && self.disconnected) {
+        if !(self.hot.state == ServerState::Closed && self.hot.disconnected) {
             self.require_open()?;
         }
-        let Some(sub) = self.subs.get(subscription) else {
+        let Some(sub) = self.hot.subs.get(subscription) else {
             return Err(UsageError::UnknownSubscription);
         };
         let mode = sub.ack;
-        if self.out.pending() >= self.config.max_pending_output {
+        if self.hot.out.pending() >= self.hot.max_pending_output {
             return Err(UsageError::LimitExceeded("queued output"));
         }
-        if mode.needs_ack() && self.pending_acks >= self.config.max_pending_acks {
+        if mode.needs_ack() && self.hot.pending_acks >= self.hot.max_pending_acks {
             return Err(UsageError::LimitExceeded(
                 "messages awaiting acknowledgement",
             ));
         }
         Ok(Admit {
             mode,
-            version: self.version,
+            version: self.hot.version,
             subscription_header: sub.explicit_id
-                || self.version >= Version::V1_1
-                || self.config.v1_0_subscription_header,
-            seq: self.next_seq,
+                || self.hot.version >= Version::V1_1
+                || self.hot.v1_0_subscription_header,
+            seq: self.hot.next_seq,
         })
     }
 
@@ -1182,12 +1202,12 @@ impl ServerSession {
         body: Bytes,
     ) -> Result<(), UsageError> {
         let admit = self.admit(subscription)?;
-        let version = self.version;
+        let version = self.hot.version;
         let mut ack_buf = [0u8; 20];
         let ack_id = admit.ack_id(&mut ack_buf);
         let body_len = body.len();
-        let start = self.out.pending();
-        self.out.with_staging(|buf| {
+        let start = self.hot.out.pending();
+        self.hot.out.with_staging(|buf| {
             let mark = buf.len();
             let r: Result<(), crate::encoder::EncodeError> = (|| {
                 let mut w = HeadWriter::start(buf, Command::Message, version);
@@ -1212,8 +1232,8 @@ impl ServerSession {
             }
             r
         })?;
-        self.out.push_body(body);
-        self.out.end_unit(start);
+        self.hot.out.push_body(body);
+        self.hot.out.end_unit(start);
         self.delivered(subscription, message_id, &admit);
         Ok(())
     }
@@ -1221,8 +1241,8 @@ impl ServerSession {
     /// Books a MESSAGE just queued or handed out: heart-beat clock, sequence number and,
     /// for client ack modes, the acknowledgement books.
     fn delivered(&mut self, subscription: &str, message_id: &str, admit: &Admit) {
-        self.timer.on_transmit();
-        self.next_seq += 1;
+        self.hot.timer.on_transmit();
+        self.hot.next_seq += 1;
         if !admit.mode.needs_ack() {
             return;
         }
@@ -1241,20 +1261,20 @@ impl ServerSession {
         {
             // A 1.0/1.1 key delivered twice: the older delivery can no longer be named;
             // forget it so the books stay balanced.
-            if let Some(other) = self.subs.get_mut(&old_sub)
+            if let Some(other) = self.hot.subs.get_mut(&old_sub)
                 && let Ok(i) = other.pending.binary_search_by_key(&old_seq, |p| p.seq)
             {
                 other.pending.remove(i);
-                self.pending_acks -= 1;
+                self.hot.pending_acks -= 1;
             }
         }
-        if let Some(sub) = self.subs.get_mut(subscription) {
+        if let Some(sub) = self.hot.subs.get_mut(subscription) {
             sub.pending.push_back(Pending {
                 seq,
                 key,
                 message_id: message_id.to_string(),
             });
-            self.pending_acks += 1;
+            self.hot.pending_acks += 1;
         }
     }
 
@@ -1331,22 +1351,22 @@ impl ServerSession {
             .ok_or(Violation::MissingHeader(cmd, "destination"))?;
         let (id, explicit) = match frame.header("id") {
             Some(id) => (id, true),
-            None if self.version == Version::V1_0 => (destination, false),
+            None if self.hot.version == Version::V1_0 => (destination, false),
             None => return Err(Violation::MissingHeader(cmd, "id")),
         };
         let ack = match frame.header("ack") {
             None => AckMode::Auto,
             Some(v) => {
-                AckMode::parse(v, self.version).ok_or(Violation::InvalidHeader(cmd, "ack"))?
+                AckMode::parse(v, self.hot.version).ok_or(Violation::InvalidHeader(cmd, "ack"))?
             }
         };
-        if self.subs.contains_key(id) {
+        if self.hot.subs.contains_key(id) {
             return Err(Violation::DuplicateSubscription);
         }
-        if self.subs.len() >= self.config.max_subscriptions {
+        if self.hot.subs.len() >= self.config.max_subscriptions {
             return Err(Violation::LimitExceeded("subscriptions"));
         }
-        self.subs.insert(
+        self.hot.subs.insert(
             id.to_string(),
             Subscription {
                 destination: destination.to_string(),
@@ -1372,11 +1392,12 @@ impl ServerSession {
         let cmd = Command::Unsubscribe;
         let id = match frame.header("id") {
             Some(id) => id.to_string(),
-            None if self.version == Version::V1_0 => {
+            None if self.hot.version == Version::V1_0 => {
                 let dest = frame
                     .header("destination")
                     .ok_or(Violation::MissingHeader(cmd, "id"))?;
-                self.subs
+                self.hot
+                    .subs
                     .iter()
                     .find(|(_, s)| s.destination == dest)
                     .map(|(k, _)| k.clone())
@@ -1385,13 +1406,14 @@ impl ServerSession {
             None => return Err(Violation::MissingHeader(cmd, "id")),
         };
         let sub = self
+            .hot
             .subs
             .remove(&id)
             .ok_or(Violation::UnknownSubscription)?;
         let mut unacked = Vec::with_capacity(sub.pending.len());
         for p in sub.pending {
             self.ack_index.remove(&p.key);
-            self.pending_acks -= 1;
+            self.hot.pending_acks -= 1;
             unacked.push(p.message_id);
         }
         let receipt = frame.header("receipt").map(ToString::to_string);
@@ -1408,7 +1430,7 @@ impl ServerSession {
 
     fn on_ack(&mut self, frame: &Frame, nack: bool) -> Result<(), Violation> {
         let cmd = frame.command();
-        let key = match self.version {
+        let key = match self.hot.version {
             Version::V1_2 => frame
                 .header("id")
                 .ok_or(Violation::MissingHeader(cmd, "id"))?
@@ -1420,7 +1442,7 @@ impl ServerSession {
                 let sub = frame
                     .header("subscription")
                     .ok_or(Violation::MissingHeader(cmd, "subscription"))?;
-                if !self.subs.contains_key(sub) {
+                if !self.hot.subs.contains_key(sub) {
                     return Err(Violation::UnknownSubscription);
                 }
                 ack_key_11(sub, mid)
@@ -1457,7 +1479,7 @@ impl ServerSession {
         let Some((sub_id, seq)) = self.ack_index.get(key).cloned() else {
             return;
         };
-        let Some(sub) = self.subs.get_mut(&sub_id) else {
+        let Some(sub) = self.hot.subs.get_mut(&sub_id) else {
             return;
         };
         let mut message_ids = Vec::new();
@@ -1465,7 +1487,7 @@ impl ServerSession {
             while sub.pending.front().is_some_and(|p| p.seq <= seq) {
                 if let Some(p) = sub.pending.pop_front() {
                     self.ack_index.remove(&p.key);
-                    self.pending_acks -= 1;
+                    self.hot.pending_acks -= 1;
                     message_ids.push(p.message_id);
                 }
             }
@@ -1473,7 +1495,7 @@ impl ServerSession {
             && let Some(p) = sub.pending.remove(i)
         {
             self.ack_index.remove(&p.key);
-            self.pending_acks -= 1;
+            self.hot.pending_acks -= 1;
             message_ids.push(p.message_id);
         }
         let ev = AckEvent {
@@ -1560,11 +1582,11 @@ impl ServerSession {
     }
 
     fn close(&mut self, reason: CloseReason) {
-        if self.state == ServerState::Closed {
+        if self.hot.state == ServerState::Closed {
             return;
         }
-        self.state = ServerState::Closed;
-        self.timer.stop();
+        self.hot.state = ServerState::Closed;
+        self.hot.timer.stop();
         self.transactions.clear();
         self.transaction_bytes = 0;
         self.inbuf = BytesMut::new();
@@ -1573,7 +1595,7 @@ impl ServerSession {
 
     /// Queues the ERROR reply for a violation, makes it sticky and closes.
     fn fail(&mut self, violation: Violation, offending: Option<&Frame>) {
-        if self.state == ServerState::Closed {
+        if self.hot.state == ServerState::Closed {
             return;
         }
         let message = sanitize(&match self.config.violation_message {
