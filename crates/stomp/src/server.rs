@@ -825,9 +825,7 @@ impl ServerSession {
                 Ok(Some(frame))
                     if frame.command() == Command::Send && self.hot.state == ServerState::Open =>
                 {
-                    if let Err((v, frame)) = self.on_send(frame) {
-                        self.fail(v, Some(&frame));
-                    }
+                    self.on_send(frame);
                 }
                 Ok(Some(frame)) => {
                     if let Err(v) = self.on_frame(&frame) {
@@ -855,7 +853,10 @@ impl ServerSession {
             };
         }
         match cmd {
-            Command::Send => self.on_send(frame.clone()).map_err(|(v, _)| v),
+            Command::Send => {
+                self.on_send(frame.clone());
+                Ok(())
+            }
             Command::Subscribe => self.on_subscribe(frame),
             Command::Unsubscribe => self.on_unsubscribe(frame),
             Command::Ack => self.on_ack(frame, false),
@@ -1278,21 +1279,24 @@ impl ServerSession {
         }
     }
 
-    /// Validates a SEND and queues its event (or holds it in its transaction); on a
-    /// violation the frame comes back for the ERROR to quote.
-    fn on_send(&mut self, frame: Frame) -> Result<(), (Violation, Frame)> {
+    /// Validates a SEND and queues its event (or holds it in its transaction); a violation
+    /// fails the session with an ERROR quoting the frame. Takes the frame: a SEND's event
+    /// owns it, so the common case moves it instead of cloning.
+    fn on_send(&mut self, frame: Frame) {
         if frame.header("destination").is_none() {
-            return Err((
+            self.fail(
                 Violation::MissingHeader(Command::Send, "destination"),
-                frame,
-            ));
+                Some(&frame),
+            );
+            return;
         }
         let receipt = frame.header("receipt").map(ToString::to_string);
         let transaction = frame.header("transaction").map(ToString::to_string);
         if let Some(tx) = transaction {
             // Cloned (a transaction is the rare case): on a refusal the ERROR quotes it.
             if let Err(v) = self.hold(&tx, Held::Send(frame.clone()), frame.body().len()) {
-                return Err((v, frame));
+                self.fail(v, Some(&frame));
+                return;
             }
             self.held(Command::Send, tx, receipt);
         } else {
@@ -1303,7 +1307,6 @@ impl ServerSession {
                 receipt,
             }));
         }
-        Ok(())
     }
 
     /// A frame was held in transaction `tx`: its receipt and its event.
