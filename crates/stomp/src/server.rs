@@ -1716,9 +1716,13 @@ impl Hasher for IdHasher {
         }
         let rest = words.remainder();
         if !rest.is_empty() {
-            let mut b = [0u8; 8];
-            b[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(b));
+            // Byte by byte: a variable-length copy into a buffer is a memcpy call and a
+            // store-forwarding stall, for at most seven bytes.
+            let tail = rest
+                .iter()
+                .rev()
+                .fold(0u64, |acc, &b| (acc << 8) | u64::from(b));
+            self.add(tail);
         }
     }
 
