@@ -573,7 +573,6 @@ pub struct ServerSession {
     ack_index: BTreeMap<String, (String, u64)>,
     transactions: BTreeMap<String, Transaction>,
     transaction_bytes: usize,
-    error: Option<PeerError>,
     heartbeats_sent: u64,
     clock_known: bool,
     connect_deadline: Option<u64>,
@@ -593,6 +592,8 @@ struct Hot {
     max_pending_output: usize,
     max_pending_acks: usize,
     v1_0_subscription_header: bool,
+    /// Read before every MESSAGE a broker queues (a failed session gets none).
+    error: Option<PeerError>,
     state: ServerState,
     version: Version,
     disconnected: bool,
@@ -624,6 +625,7 @@ impl ServerSession {
                 v1_0_subscription_header: config.v1_0_subscription_header,
                 state: ServerState::AwaitingConnect,
                 version: Version::V1_0,
+                error: None,
                 disconnected: false,
             },
             config,
@@ -634,7 +636,6 @@ impl ServerSession {
             ack_index: BTreeMap::new(),
             transactions: BTreeMap::new(),
             transaction_bytes: 0,
-            error: None,
             heartbeats_sent: 0,
             clock_known: false,
             connect_deadline: None,
@@ -663,7 +664,7 @@ impl ServerSession {
 
     /// The sticky peer error, if the session failed.
     pub fn error(&self) -> Option<&PeerError> {
-        self.error.as_ref()
+        self.hot.error.as_ref()
     }
 
     /// Bytes queued for transmission (for backpressure).
@@ -789,7 +790,7 @@ impl ServerSession {
     /// Feeds received bytes. Returns the sticky [`PeerError`] once the client violated the
     /// protocol (its ERROR reply is already queued). Input after a graceful close is ignored.
     pub fn handle_read(&mut self, data: &[u8]) -> Result<(), PeerError> {
-        if let Some(e) = &self.error {
+        if let Some(e) = &self.hot.error {
             return Err(e.clone());
         }
         if self.hot.state == ServerState::Closed || data.is_empty() {
@@ -798,7 +799,7 @@ impl ServerSession {
         self.hot.timer.on_receive();
         self.inbuf.extend_from_slice(data);
         self.process_input();
-        match &self.error {
+        match &self.hot.error {
             Some(e) => Err(e.clone()),
             None => Ok(()),
         }
@@ -1642,7 +1643,7 @@ impl ServerSession {
             .body(body.freeze())
             .build();
         self.push_frame(&frame);
-        self.error = Some(PeerError {
+        self.hot.error = Some(PeerError {
             violation,
             reply: Some(Box::new(frame)),
         });
