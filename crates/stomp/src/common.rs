@@ -16,7 +16,9 @@ pub(crate) const SHARE_BODY_AT: usize = 512;
 /// A frame whose body is below 512 bytes, and every frame the session builds itself
 /// (CONNECTED, RECEIPT, ERROR), is one contiguous `head` (its body was copied next to its
 /// head); a frame with a larger body is `head` (command and headers), `body` (the caller's
-/// `Bytes`, shared) and `tail` (the NUL terminator).
+/// `Bytes`, shared) and `tail` (the NUL terminator). A MESSAGE from
+/// `ServerSession::send_shared_frame` is always `head`, shared `body` (possibly empty) and
+/// `tail`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Transmit {
     /// The command and headers, or the whole frame when it is contiguous.

@@ -65,6 +65,15 @@
 //! refuses with [`UsageError::LimitExceeded`] (queueing nothing) once
 //! [`ServerSession::pending_output`] reaches [`ServerConfig::max_pending_output`], and
 //! [`ServerSession::pending_frames`] counts queued frames.
+//!
+//! # Fan-out
+//!
+//! A message delivered to many sessions is encoded once: [`SharedMessage`] holds its
+//! destination, user headers and `content-length`, escaped for one version, and its body.
+//! [`ServerSession::send_shared`] queues a delivery of it, writing only `message-id`,
+//! `subscription` and `ack`; [`ServerSession::send_shared_frame`] hands the delivery straight
+//! back as a whole [`Transmit`] (its own head, the shared body, a static NUL) without touching
+//! the session's output queue, for hosts that keep their own queue of whole frames.
 
 pub use crate::common::Transmit;
 use crate::common::{Output, Timer};

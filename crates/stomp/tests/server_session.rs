@@ -1986,3 +1986,99 @@ fn messages_caused_by_frames_before_disconnect_can_still_be_sent() {
     };
     assert_eq!(s.send_message(&m), Err(UsageError::Closed));
 }
+
+/// The bytes `send_message` queues for one delivery, taken as one whole frame.
+fn message_bytes(s: &mut ServerSession, sub: &str, id: &str, headers: &[(&str, &str)]) -> Bytes {
+    s.send_message(&Message {
+        subscription: sub,
+        destination: "/q:x\\y",
+        message_id: id,
+        headers,
+        body: Bytes::from_static(b"body"),
+    })
+    .unwrap();
+    let t = s.poll_transmit_frame().unwrap();
+    assert!(s.poll_transmit_frame().is_none());
+    t.to_bytes()
+}
+
+#[test]
+fn shared_deliveries_are_the_bytes_send_message_writes() {
+    let headers = [
+        ("content-type", "text/plain"),
+        ("x:user", "a\\b\nc"),
+        ("message-id", "ignored"),
+    ];
+    for (version, v) in [("1.2", Version::V1_2), ("1.1", Version::V1_1)] {
+        let mut a = connected(version);
+        let mut b = connected(version);
+        for s in [&mut a, &mut b] {
+            s.handle_read(b"SUBSCRIBE\nid:s\ndestination:/q\nack:client-individual\n\n\0")
+                .unwrap();
+            let _ = events(s);
+        }
+        let shared =
+            SharedMessage::new(v, "/q:x\\y", &headers, Bytes::from_static(b"body")).unwrap();
+        for n in 0..3 {
+            let id = format!("m{n}");
+            let want = message_bytes(&mut a, "s", &id, &headers);
+            // Queued, then taken as a stream; and handed straight back.
+            b.send_shared("s", &id, &shared).unwrap();
+            let queued = b.poll_transmit_frame().unwrap().to_bytes();
+            assert_eq!(queued, want, "{version} queued");
+            let want = message_bytes(&mut a, "s", &format!("f{n}"), &headers);
+            let t = b.send_shared_frame("s", &format!("f{n}"), &shared).unwrap();
+            assert_eq!(t.to_bytes(), want, "{version} frame");
+            // The body is the message's, not a copy.
+            assert_eq!(t.body.as_ptr(), shared.body().as_ptr());
+            assert_eq!(&t.tail[..], b"\0");
+        }
+        // Acknowledgement books are kept as for send_message.
+        assert_eq!(a.pending_acks(), 6);
+        assert_eq!(b.pending_acks(), 6);
+        let ack = if v == Version::V1_2 {
+            "ACK\nid:5\n\n\0".to_owned()
+        } else {
+            "ACK\nsubscription:s\nmessage-id:f2\n\n\0".to_owned()
+        };
+        b.handle_read(ack.as_bytes()).unwrap();
+        let ev = events(&mut b);
+        assert!(
+            matches!(ev.as_slice(), [ServerEvent::Ack(e)] if e.message_ids == ["f2"]),
+            "{ev:?}"
+        );
+    }
+}
+
+#[test]
+fn shared_delivery_misuse() {
+    let mut s = connected("1.2");
+    s.handle_read(b"SUBSCRIBE\nid:s\ndestination:/q\n\n\0")
+        .unwrap();
+    let _ = events(&mut s);
+    let body = Bytes::from_static(b"b");
+    let v11 = SharedMessage::new(Version::V1_1, "/q", &[], body.clone()).unwrap();
+    assert_eq!(s.send_shared("s", "1", &v11), Err(UsageError::WrongVersion));
+    let v12 = SharedMessage::new(Version::V1_2, "/q", &[], body.clone()).unwrap();
+    assert_eq!(
+        s.send_shared("nope", "1", &v12),
+        Err(UsageError::UnknownSubscription)
+    );
+    // A frame handed back must not overtake queued output.
+    s.send_shared("s", "1", &v12).unwrap();
+    assert_eq!(
+        s.send_shared_frame("s", "2", &v12),
+        Err(UsageError::OutputPending)
+    );
+    assert!(s.poll_transmit_frame().is_some());
+    assert!(s.send_shared_frame("s", "2", &v12).is_ok());
+    // 1.0 cannot carry a line break in a header; 1.1 cannot carry CR.
+    assert_eq!(
+        SharedMessage::new(Version::V1_0, "/q", &[("k", "a\nb")], body.clone()),
+        Err(EncodeError::Unencodable)
+    );
+    assert_eq!(
+        SharedMessage::new(Version::V1_1, "/q", &[("k", "a\rb")], body),
+        Err(EncodeError::Unencodable)
+    );
+}
