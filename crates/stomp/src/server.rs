@@ -1412,8 +1412,12 @@ impl ServerSession {
                 self.hot
                     .subs
                     .iter()
-                    .find(|(_, s)| s.destination == dest)
-                    .map(|(k, _)| k.clone())
+                    .filter(|(_, s)| s.destination == dest)
+                    .map(|(k, _)| k)
+                    // Several subscriptions to it (explicit ids): the smallest id, as when
+                    // they were ordered, not whichever the hash map yields first.
+                    .min()
+                    .cloned()
                     .ok_or(Violation::UnknownSubscription)?
             }
             None => return Err(Violation::MissingHeader(cmd, "id")),
