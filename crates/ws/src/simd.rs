@@ -10,14 +10,18 @@
 //! Binary messages past 1 MiB are appended with streaming (non-temporal) stores
 //! ([`extend_masked_streaming`]).
 //!
-//! This is the only module of the crate with `unsafe` code, in three places:
+//! Long copies go a page at a time and touch the source page two pages ahead first
+//! ([`xor_copy_paged`]): the hardware prefetchers stop at 4 KiB page boundaries.
+//!
+//! This is the only module of the crate with `unsafe` code, in four places:
 //! - [`extend_masked`], [`extend_masked_streaming`] and [`extend_masked_utf8`] set a
 //!   `BytesMut`'s length after a kernel initialised exactly those bytes of its spare capacity;
 //! - the dispatchers call `#[target_feature]` functions after checking that the CPU has the
 //!   features;
 //! - the UTF-8 and streaming kernels load and store vectors through pointers (full blocks in
 //!   bounds; the last partial block with byte masks (AVX-512) or through a stack copy (AVX2);
-//!   streamed blocks aligned).
+//!   streamed blocks aligned);
+//! - [`prefetch`] calls the x86-64 prefetch hint on a reference into the source.
 //!
 //! The masking kernels themselves are safe code (writing `MaybeUninit` is safe), a loop over
 //! 8-byte words that LLVM vectorises at the width the target features allow. Tests below
@@ -137,18 +141,90 @@ fn xor_in_place_aligned(buf: &mut [u8], word: u64) {
     xor_in_place_kernel(buf_body, advance_word(word, head));
 }
 
+/// Bytes of source copied per step of [`xor_copy_paged`]: one 4 KiB page.
+const PAGE: usize = 4096;
+
+/// How far ahead of the copy [`xor_copy_paged`] touches the source: two pages.
+const PAGE_AHEAD: usize = 2 * PAGE;
+
+/// Asks the CPU to start loading the cache line at `line` (a hint: it never faults and
+/// changes no memory).
+#[inline]
+fn prefetch(line: &u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch only hints the cache; it reads nothing into the program and does
+    // not fault, and `line` is a valid reference anyway.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
+            core::ptr::from_ref(line).cast(),
+        );
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = line;
+}
+
+/// [`xor_copy_aligned`] for long inputs that stream from memory: copies a page of the source
+/// at a time and first touches the source page two pages ahead. Why: the hardware
+/// prefetchers stop at every 4 KiB page boundary (they work on physical addresses), so each
+/// new page of a long copy otherwise starts with a TLB miss and a cold stream; one software
+/// prefetch per page starts both early. Measured on W2 (131 MB of payload from DRAM): about
+/// 10% less time than the same copy without it; inputs already in cache are not slower.
+#[allow(
+    clippy::inline_always,
+    reason = "inlined into each #[target_feature] copy, so it is compiled at that width"
+)]
+#[inline(always)]
+fn xor_copy_paged(dst: &mut [MaybeUninit<u8>], src: &[u8], word: u64) -> u64 {
+    let n = dst.len().min(src.len());
+    let (dst, src) = (&mut dst[..n], &src[..n]);
+    let head = aligned_start(dst.as_ptr(), n);
+    let mut acc = xor_copy_kernel(&mut dst[..head], &src[..head], word);
+    let src_addr = src.as_ptr() as usize;
+    let mut done = head;
+    while done < n {
+        // The start of the source page PAGE_AHEAD bytes on, as an index into `src`.
+        let ahead = ((src_addr + done + PAGE_AHEAD) & !(PAGE - 1)) - src_addr;
+        if let Some(line) = src.get(ahead) {
+            prefetch(line);
+        }
+        // PAGE is a multiple of 64: every step's stores start 64-byte aligned like the first.
+        let step = PAGE.min(n - done);
+        acc |= xor_copy_kernel(
+            &mut dst[done..done + step],
+            &src[done..done + step],
+            advance_word(word, done),
+        );
+        done += step;
+    }
+    acc
+}
+
+/// [`xor_copy_paged`] for inputs long enough to reach a page ahead, else [`xor_copy_aligned`].
+#[allow(
+    clippy::inline_always,
+    reason = "inlined into each #[target_feature] copy, so it is compiled at that width"
+)]
+#[inline(always)]
+fn xor_copy_in_steps(dst: &mut [MaybeUninit<u8>], src: &[u8], word: u64) -> u64 {
+    if src.len() > PAGE_AHEAD {
+        xor_copy_paged(dst, src, word)
+    } else {
+        xor_copy_aligned(dst, src, word)
+    }
+}
+
 #[cfg(all(feature = "std", any(target_arch = "x86", target_arch = "x86_64")))]
 mod x86 {
-    use super::{MaybeUninit, xor_copy_aligned, xor_in_place_aligned};
+    use super::{MaybeUninit, xor_copy_in_steps, xor_in_place_aligned};
 
     #[target_feature(enable = "avx512f,avx512bw")]
     pub(super) fn xor_copy_avx512(dst: &mut [MaybeUninit<u8>], src: &[u8], word: u64) -> u64 {
-        xor_copy_aligned(dst, src, word)
+        xor_copy_in_steps(dst, src, word)
     }
 
     #[target_feature(enable = "avx2")]
     pub(super) fn xor_copy_avx2(dst: &mut [MaybeUninit<u8>], src: &[u8], word: u64) -> u64 {
-        xor_copy_aligned(dst, src, word)
+        xor_copy_in_steps(dst, src, word)
     }
 
     #[target_feature(enable = "avx512f,avx512bw")]
@@ -185,7 +261,7 @@ pub(crate) fn xor_copy(dst: &mut [MaybeUninit<u8>], src: &[u8], word: u64) -> u6
         }
     }
     if src.len() >= DISPATCH_MIN {
-        return xor_copy_aligned(dst, src, word);
+        return xor_copy_in_steps(dst, src, word);
     }
     xor_copy_kernel(dst, src, word)
 }
@@ -681,7 +757,11 @@ mod tests {
 
     fn copy_kernels() -> Vec<CopyKernel> {
         #[allow(unused_mut, reason = "extended on x86 with std")]
-        let mut k: Vec<CopyKernel> = alloc::vec![|d, s, w| xor_copy_kernel(d, s, w), xor_copy];
+        let mut k: Vec<CopyKernel> = alloc::vec![
+            |d, s, w| xor_copy_kernel(d, s, w),
+            |d, s, w| xor_copy_paged(d, s, w),
+            xor_copy
+        ];
         #[cfg(all(feature = "std", any(target_arch = "x86", target_arch = "x86_64")))]
         {
             if std::is_x86_feature_detected!("avx2") {
@@ -740,6 +820,27 @@ mod tests {
                     .iter()
                     .all(|b| unsafe { b.assume_init() } == 0xa5)
             );
+        }
+    }
+
+    /// The page-at-a-time copy, over inputs that start at many points of a page and end
+    /// around its step and look-ahead distances.
+    #[test]
+    fn long_copies_match_reference_at_every_page_phase() {
+        let key = [0x3c, 0x91, 0x07, 0xe2];
+        let src = data(PAGE + 66_000);
+        for start in (0..PAGE).step_by(509).chain([PAGE - 1]) {
+            for len in [
+                PAGE_AHEAD - 1,
+                PAGE_AHEAD,
+                PAGE_AHEAD + 1,
+                PAGE_AHEAD + PAGE + 63,
+                65_536 + 14,
+            ] {
+                for offset in 0..4 {
+                    check_copy(&src[start..start + len], key, offset, (start * 7) % 67);
+                }
+            }
         }
     }
 
