@@ -351,7 +351,7 @@ mod streaming {
     };
     use core::mem::MaybeUninit;
 
-    use super::{advance_word, aligned_start, xor_copy_kernel};
+    use super::{PAGE, PAGE_AHEAD, advance_word, aligned_start, prefetch, xor_copy_kernel};
 
     /// Writes `src ^ word` (repeated) into `dst` (the shorter length of both): the 64-byte
     /// aligned blocks with streaming stores, head and tail with ordinary ones.
@@ -367,17 +367,27 @@ mod streaming {
         xor_copy_kernel(dst_head, src_head, word);
         let body_word = advance_word(word, head);
         let key = _mm512_set1_epi64(body_word.cast_signed());
-        for (d, s) in dst_body.chunks_exact_mut(64).zip(src_body.chunks_exact(64)) {
-            // SAFETY: `s` is 64 readable bytes.
-            let v = _mm512_xor_si512(unsafe { _mm512_loadu_si512(s.as_ptr().cast()) }, key);
-            // SAFETY (the store below): `d` is 64 writable bytes, 64-byte aligned (the body
-            // starts at the first aligned address of `dst`, blocks are 64 bytes); storing
-            // initialises them.
-            #[allow(clippy::cast_ptr_alignment, reason = "aligned: see the SAFETY note")]
-            let block = d.as_mut_ptr().cast::<__m512i>();
-            debug_assert!(block.is_aligned());
-            // SAFETY: as above.
-            unsafe { _mm512_stream_si512(block, v) };
+        let body_addr = src_body.as_ptr() as usize;
+        // A page of source at a time, touching the page PAGE_AHEAD on first (see
+        // `xor_copy_paged`); PAGE is a multiple of 64, so every page is whole blocks.
+        let pages = dst_body.chunks_mut(PAGE).zip(src_body.chunks(PAGE));
+        for (done, (dst_page, src_page)) in (0..).step_by(PAGE).zip(pages) {
+            let ahead = ((body_addr + done + PAGE_AHEAD) & !(PAGE - 1)) - body_addr;
+            if let Some(line) = src_body.get(ahead) {
+                prefetch(line);
+            }
+            for (d, s) in dst_page.chunks_exact_mut(64).zip(src_page.chunks_exact(64)) {
+                // SAFETY: `s` is 64 readable bytes.
+                let v = _mm512_xor_si512(unsafe { _mm512_loadu_si512(s.as_ptr().cast()) }, key);
+                // SAFETY (the store below): `d` is 64 writable bytes, 64-byte aligned (the
+                // body starts at the first aligned address of `dst`, blocks are 64 bytes);
+                // storing initialises them.
+                #[allow(clippy::cast_ptr_alignment, reason = "aligned: see the SAFETY note")]
+                let block = d.as_mut_ptr().cast::<__m512i>();
+                debug_assert!(block.is_aligned());
+                // SAFETY: as above.
+                unsafe { _mm512_stream_si512(block, v) };
+            }
         }
         // Streaming stores are weakly ordered: make them visible before anything after.
         _mm_sfence();
