@@ -163,6 +163,17 @@ fn prefetch(line: &u8) {
     let _ = line;
 }
 
+/// Touches the start of the source page `PAGE_AHEAD` bytes past `src[done]`, if `src`
+/// reaches that far.
+#[inline]
+fn prefetch_page_ahead(src: &[u8], done: usize) {
+    let addr = src.as_ptr() as usize;
+    let ahead = ((addr + done + PAGE_AHEAD) & !(PAGE - 1)) - addr;
+    if let Some(line) = src.get(ahead) {
+        prefetch(line);
+    }
+}
+
 /// [`xor_copy_aligned`] for long inputs that stream from memory: copies a page of the source
 /// at a time and first touches the source page two pages ahead. Why: the hardware
 /// prefetchers stop at every 4 KiB page boundary (they work on physical addresses), so each
@@ -179,14 +190,9 @@ fn xor_copy_paged(dst: &mut [MaybeUninit<u8>], src: &[u8], word: u64) -> u64 {
     let (dst, src) = (&mut dst[..n], &src[..n]);
     let head = aligned_start(dst.as_ptr(), n);
     let mut acc = xor_copy_kernel(&mut dst[..head], &src[..head], word);
-    let src_addr = src.as_ptr() as usize;
     let mut done = head;
     while done < n {
-        // The start of the source page PAGE_AHEAD bytes on, as an index into `src`.
-        let ahead = ((src_addr + done + PAGE_AHEAD) & !(PAGE - 1)) - src_addr;
-        if let Some(line) = src.get(ahead) {
-            prefetch(line);
-        }
+        prefetch_page_ahead(src, done);
         // PAGE is a multiple of 64: every step's stores start 64-byte aligned like the first.
         let step = PAGE.min(n - done);
         acc |= xor_copy_kernel(
@@ -351,7 +357,7 @@ mod streaming {
     };
     use core::mem::MaybeUninit;
 
-    use super::{PAGE, PAGE_AHEAD, advance_word, aligned_start, prefetch, xor_copy_kernel};
+    use super::{PAGE, advance_word, aligned_start, prefetch_page_ahead, xor_copy_kernel};
 
     /// Writes `src ^ word` (repeated) into `dst` (the shorter length of both): the 64-byte
     /// aligned blocks with streaming stores, head and tail with ordinary ones.
@@ -367,15 +373,11 @@ mod streaming {
         xor_copy_kernel(dst_head, src_head, word);
         let body_word = advance_word(word, head);
         let key = _mm512_set1_epi64(body_word.cast_signed());
-        let body_addr = src_body.as_ptr() as usize;
         // A page of source at a time, touching the page PAGE_AHEAD on first (see
         // `xor_copy_paged`); PAGE is a multiple of 64, so every page is whole blocks.
         let pages = dst_body.chunks_mut(PAGE).zip(src_body.chunks(PAGE));
         for (done, (dst_page, src_page)) in (0..).step_by(PAGE).zip(pages) {
-            let ahead = ((body_addr + done + PAGE_AHEAD) & !(PAGE - 1)) - body_addr;
-            if let Some(line) = src_body.get(ahead) {
-                prefetch(line);
-            }
+            prefetch_page_ahead(src_body, done);
             for (d, s) in dst_page.chunks_exact_mut(64).zip(src_page.chunks_exact(64)) {
                 // SAFETY: `s` is 64 readable bytes.
                 let v = _mm512_xor_si512(unsafe { _mm512_loadu_si512(s.as_ptr().cast()) }, key);
@@ -448,6 +450,8 @@ mod utf8 {
         _mm512_test_epi8_mask, _mm512_xor_si512,
     };
     use core::mem::MaybeUninit;
+
+    use super::{PAGE, prefetch_page_ahead};
 
     // Error classes of a (byte 1, byte 2) pair; a pair is an error iff the three lookups
     // below agree on one class.
@@ -590,6 +594,9 @@ mod utf8 {
         let mut errors = _mm512_setzero_si512();
         let mut i = 0;
         while i + 64 <= n {
+            if i % PAGE == 0 {
+                prefetch_page_ahead(src, i);
+            }
             // SAFETY: bytes i..i + 64 are within `src` (i + 64 <= n <= src.len()).
             let input = unsafe { _mm512_loadu_si512(src.as_ptr().add(i).cast()) };
             let input = _mm512_xor_si512(input, key);
@@ -646,6 +653,7 @@ mod utf8_avx2 {
     use core::mem::MaybeUninit;
 
     use super::utf8::{BYTE_1_HIGH, BYTE_1_LOW, BYTE_2_HIGH};
+    use super::{PAGE, prefetch_page_ahead};
 
     /// A 16-byte table in both 128-bit lanes, for `vpshufb` lookups.
     #[target_feature(enable = "avx2")]
@@ -711,6 +719,9 @@ mod utf8_avx2 {
         let mut errors = _mm256_setzero_si256();
         let mut i = 0;
         while i + 32 <= n {
+            if i % PAGE == 0 {
+                prefetch_page_ahead(src, i);
+            }
             // SAFETY: bytes i..i + 32 are within `src` (i + 32 <= n <= src.len()).
             let input = unsafe { _mm256_loadu_si256(src.as_ptr().add(i).cast()) };
             let input = _mm256_xor_si256(input, key);
@@ -903,9 +914,14 @@ mod tests {
     fn check_utf8(text: &[u8], key: [u8; 4]) {
         let mut masked = text.to_vec();
         apply_mask_reference(&mut masked, key, 0);
+        check_utf8_masked(text, &masked, key);
+    }
+
+    /// [`check_utf8`] with the masked input given (`masked` is `text` masked with `key`).
+    fn check_utf8_masked(text: &[u8], masked: &[u8], key: [u8; 4]) {
         let want = core::str::from_utf8(text).is_ok();
         let mut dst = BytesMut::from(&b"ab"[..]);
-        let valid = extend_masked_utf8(&mut dst, &masked, Some(key));
+        let valid = extend_masked_utf8(&mut dst, masked, Some(key));
         assert_eq!(&dst[2..], text, "unmasked bytes");
         assert_eq!(valid, want, "verdict for {text:02x?}");
         // The AVX2 kernel too (the dispatch above prefers AVX-512 where the CPU has it).
@@ -913,13 +929,34 @@ mod tests {
         if std::is_x86_feature_detected!("avx2") {
             let mut out = alloc::vec![MaybeUninit::new(0xa5u8); text.len()];
             // SAFETY (test): called only when AVX2 is present.
-            let valid =
-                unsafe { utf8_avx2::xor_copy_validate(&mut out, &masked, key_word(key, 0)) };
+            let valid = unsafe { utf8_avx2::xor_copy_validate(&mut out, masked, key_word(key, 0)) };
             // SAFETY (test): the kernel initialised every byte (they were initialised before
             // too).
             let got: Vec<u8> = out.iter().map(|b| unsafe { b.assume_init() }).collect();
             assert_eq!(got, text, "AVX2 unmasked bytes");
             assert_eq!(valid, want, "AVX2 verdict for {text:02x?}");
+        }
+    }
+
+    /// Long text (the kernels touch the source a page ahead) starting at many points of a
+    /// page, valid and with a bad byte past the look-ahead distance or at the end.
+    #[test]
+    fn long_text_at_every_page_phase_matches_core() {
+        let key = [0x5e, 0x02, 0xb7, 0x44];
+        let text = "a\u{f1}\u{20ac}\u{1d11e} plain ascii between "
+            .repeat(700)
+            .into_bytes();
+        for phase in (0..PAGE).step_by(509) {
+            for bad_at in [None, Some(PAGE_AHEAD + 3), Some(text.len() - 1)] {
+                let mut text = text.clone();
+                if let Some(at) = bad_at {
+                    text[at] = 0xff;
+                }
+                let mut buf = alloc::vec![0u8; phase + text.len()];
+                buf[phase..].copy_from_slice(&text);
+                apply_mask_reference(&mut buf[phase..], key, 0);
+                check_utf8_masked(&text, &buf[phase..], key);
+            }
         }
     }
 
