@@ -199,7 +199,8 @@ pub(crate) struct Spans {
     /// decoded and built heads. Set by the first push; a span that does not match it (or
     /// does not fit 16 bits) moves every span to `spilled`.
     value_gap: u8,
-    /// Spans in `inline`, or `SPILLED`.
+    /// Spans in `inline`, or `SPILLED` exactly when `spilled` is set (a sentinel, so the
+    /// parser's push checks one byte instead of the `Option` too).
     inline_len: u8,
     inline: [ShortSpan; INLINE],
     /// All spans, once they do not fit `inline`.

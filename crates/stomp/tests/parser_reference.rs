@@ -221,7 +221,7 @@ fn frame_bytes() -> impl Strategy<Value = Vec<u8>> {
     (
         command,
         any::<bool>(),
-        proptest::collection::vec(header, 0..8),
+        proptest::collection::vec(header, 0..12),
         proptest::collection::vec(prop_oneof![60 => Just(b'x'), 1 => Just(0u8)], 0..150),
         prop_oneof![6 => Just(None), 6 => Just(Some(None)), 1 => (0usize..160).prop_map(|n| Some(Some(n)))],
         proptest::bool::weighted(0.9),

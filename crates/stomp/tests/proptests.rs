@@ -45,7 +45,7 @@ fn frame_for(version: Version) -> impl Strategy<Value = Frame> {
     command().prop_flat_map(move |cmd| {
         let header = (text(version, cmd, true), text(version, cmd, false));
         (
-            proptest::collection::vec(header, 0..6),
+            proptest::collection::vec(header, 0..12),
             proptest::collection::vec(any::<u8>(), 0..64),
         )
             .prop_map(move |(headers, body)| {

@@ -574,6 +574,74 @@ fn header_line_limit_is_exact_with_crlf_split_between_cr_and_lf() {
     }
 }
 
+/// Frames past the inline header storage (more than seven headers, or a head whose offsets
+/// do not fit 16 bits) keep every header in order, whole and in pieces, and re-encode.
+#[test]
+fn many_headers_and_heads_over_64_kib_parse_whole_and_in_pieces() {
+    let limits = Limits {
+        max_head_bytes: 200_000,
+        max_header_line: 100_000,
+        ..Limits::default()
+    };
+    let long = "v".repeat(70_000);
+    for (count, long_at) in [
+        (7, None),
+        (8, None),
+        (20, None),
+        (3, Some(1)),
+        (10, Some(9)),
+    ] {
+        let mut input = b"SEND\n".to_vec();
+        let mut want = Vec::new();
+        for i in 0..count {
+            let value = if Some(i) == long_at {
+                long.clone()
+            } else {
+                format!("v{i}")
+            };
+            input.extend_from_slice(format!("h{i}:{value}\n").as_bytes());
+            want.push((format!("h{i}"), value));
+        }
+        input.extend_from_slice(b"\nbody\0");
+        for piece in [1000, 4096, 65_536, usize::MAX] {
+            let mut p = Parser::new(limits);
+            let mut buf = BytesMut::new();
+            let mut frames = Vec::new();
+            for chunk in input.chunks(piece.min(input.len())) {
+                buf.extend_from_slice(chunk);
+                while let Some(f) = p.parse(&mut buf).unwrap() {
+                    frames.push(f);
+                }
+            }
+            assert_eq!(frames.len(), 1, "{count} headers, {piece}-byte pieces");
+            let f = &frames[0];
+            let got: Vec<(String, String)> = f
+                .headers()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
+            assert_eq!(got, want, "{count} headers, {piece}-byte pieces");
+            assert_eq!(
+                f.header(&format!("h{}", count - 1)),
+                Some(want[count - 1].1.as_str())
+            );
+            assert_eq!(&f.body()[..], b"body");
+            let wire = stompbox_stomp::encode_to_bytes(f, Version::V1_2).unwrap();
+            let again = Parser::new(limits)
+                .parse(&mut BytesMut::from(&wire[..]))
+                .unwrap()
+                .unwrap();
+            // The encoder adds `content-length` for the non-empty body.
+            let again_headers: Vec<(String, String)> = again
+                .headers()
+                .filter(|(k, _)| *k != "content-length")
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
+            assert_eq!(again_headers, want);
+            assert_eq!(again.body(), f.body());
+        }
+    }
+}
+
 // ---- Incremental parsing and zero copy ----
 
 #[test]

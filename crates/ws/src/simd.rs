@@ -10,14 +10,18 @@
 //! Binary messages past 1 MiB are appended with streaming (non-temporal) stores
 //! ([`extend_masked_streaming`]).
 //!
-//! This is the only module of the crate with `unsafe` code, in three places:
+//! Long copies go a page at a time and touch the source page two pages ahead first
+//! ([`xor_copy_paged`]): the hardware prefetchers stop at 4 KiB page boundaries.
+//!
+//! This is the only module of the crate with `unsafe` code, in four places:
 //! - [`extend_masked`], [`extend_masked_streaming`] and [`extend_masked_utf8`] set a
 //!   `BytesMut`'s length after a kernel initialised exactly those bytes of its spare capacity;
 //! - the dispatchers call `#[target_feature]` functions after checking that the CPU has the
 //!   features;
 //! - the UTF-8 and streaming kernels load and store vectors through pointers (full blocks in
 //!   bounds; the last partial block with byte masks (AVX-512) or through a stack copy (AVX2);
-//!   streamed blocks aligned).
+//!   streamed blocks aligned);
+//! - [`prefetch`] calls the x86-64 prefetch hint on a reference into the source.
 //!
 //! The masking kernels themselves are safe code (writing `MaybeUninit` is safe), a loop over
 //! 8-byte words that LLVM vectorises at the width the target features allow. Tests below
@@ -137,18 +141,96 @@ fn xor_in_place_aligned(buf: &mut [u8], word: u64) {
     xor_in_place_kernel(buf_body, advance_word(word, head));
 }
 
+/// Bytes of source copied per step of [`xor_copy_paged`]: one 4 KiB page.
+const PAGE: usize = 4096;
+
+/// How far ahead of the copy [`xor_copy_paged`] touches the source: two pages.
+const PAGE_AHEAD: usize = 2 * PAGE;
+
+/// Asks the CPU to start loading the cache line at `line` (a hint: it never faults and
+/// changes no memory).
+#[inline]
+fn prefetch(line: &u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch only hints the cache; it reads nothing into the program and does
+    // not fault, and `line` is a valid reference anyway.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
+            core::ptr::from_ref(line).cast(),
+        );
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = line;
+}
+
+/// Touches the start of the source page `PAGE_AHEAD` bytes past `src[done]`, if `src`
+/// reaches that far.
+#[inline]
+fn prefetch_page_ahead(src: &[u8], done: usize) {
+    let addr = src.as_ptr() as usize;
+    let ahead = ((addr + done + PAGE_AHEAD) & !(PAGE - 1)) - addr;
+    if let Some(line) = src.get(ahead) {
+        prefetch(line);
+    }
+}
+
+/// [`xor_copy_aligned`] for long inputs that stream from memory: copies a page of the source
+/// at a time and first touches the source page two pages ahead. Why: the hardware
+/// prefetchers stop at every 4 KiB page boundary (they work on physical addresses), so each
+/// new page of a long copy otherwise starts with a TLB miss and a cold stream; one software
+/// prefetch per page starts both early. Measured on W2 (131 MB of payload from DRAM): about
+/// 10% less time than the same copy without it; inputs already in cache are not slower.
+#[allow(
+    clippy::inline_always,
+    reason = "inlined into each #[target_feature] copy, so it is compiled at that width"
+)]
+#[inline(always)]
+fn xor_copy_paged(dst: &mut [MaybeUninit<u8>], src: &[u8], word: u64) -> u64 {
+    let n = dst.len().min(src.len());
+    let (dst, src) = (&mut dst[..n], &src[..n]);
+    let head = aligned_start(dst.as_ptr(), n);
+    let mut acc = xor_copy_kernel(&mut dst[..head], &src[..head], word);
+    let mut done = head;
+    while done < n {
+        prefetch_page_ahead(src, done);
+        // PAGE is a multiple of 64: every step's stores start 64-byte aligned like the first.
+        let step = PAGE.min(n - done);
+        acc |= xor_copy_kernel(
+            &mut dst[done..done + step],
+            &src[done..done + step],
+            advance_word(word, done),
+        );
+        done += step;
+    }
+    acc
+}
+
+/// [`xor_copy_paged`] for inputs long enough to reach a page ahead, else [`xor_copy_aligned`].
+#[allow(
+    clippy::inline_always,
+    reason = "inlined into each #[target_feature] copy, so it is compiled at that width"
+)]
+#[inline(always)]
+fn xor_copy_in_steps(dst: &mut [MaybeUninit<u8>], src: &[u8], word: u64) -> u64 {
+    if src.len() > PAGE_AHEAD {
+        xor_copy_paged(dst, src, word)
+    } else {
+        xor_copy_aligned(dst, src, word)
+    }
+}
+
 #[cfg(all(feature = "std", any(target_arch = "x86", target_arch = "x86_64")))]
 mod x86 {
-    use super::{MaybeUninit, xor_copy_aligned, xor_in_place_aligned};
+    use super::{MaybeUninit, xor_copy_in_steps, xor_in_place_aligned};
 
     #[target_feature(enable = "avx512f,avx512bw")]
     pub(super) fn xor_copy_avx512(dst: &mut [MaybeUninit<u8>], src: &[u8], word: u64) -> u64 {
-        xor_copy_aligned(dst, src, word)
+        xor_copy_in_steps(dst, src, word)
     }
 
     #[target_feature(enable = "avx2")]
     pub(super) fn xor_copy_avx2(dst: &mut [MaybeUninit<u8>], src: &[u8], word: u64) -> u64 {
-        xor_copy_aligned(dst, src, word)
+        xor_copy_in_steps(dst, src, word)
     }
 
     #[target_feature(enable = "avx512f,avx512bw")]
@@ -185,7 +267,7 @@ pub(crate) fn xor_copy(dst: &mut [MaybeUninit<u8>], src: &[u8], word: u64) -> u6
         }
     }
     if src.len() >= DISPATCH_MIN {
-        return xor_copy_aligned(dst, src, word);
+        return xor_copy_in_steps(dst, src, word);
     }
     xor_copy_kernel(dst, src, word)
 }
@@ -275,7 +357,7 @@ mod streaming {
     };
     use core::mem::MaybeUninit;
 
-    use super::{advance_word, aligned_start, xor_copy_kernel};
+    use super::{PAGE, advance_word, aligned_start, prefetch_page_ahead, xor_copy_kernel};
 
     /// Writes `src ^ word` (repeated) into `dst` (the shorter length of both): the 64-byte
     /// aligned blocks with streaming stores, head and tail with ordinary ones.
@@ -291,17 +373,23 @@ mod streaming {
         xor_copy_kernel(dst_head, src_head, word);
         let body_word = advance_word(word, head);
         let key = _mm512_set1_epi64(body_word.cast_signed());
-        for (d, s) in dst_body.chunks_exact_mut(64).zip(src_body.chunks_exact(64)) {
-            // SAFETY: `s` is 64 readable bytes.
-            let v = _mm512_xor_si512(unsafe { _mm512_loadu_si512(s.as_ptr().cast()) }, key);
-            // SAFETY (the store below): `d` is 64 writable bytes, 64-byte aligned (the body
-            // starts at the first aligned address of `dst`, blocks are 64 bytes); storing
-            // initialises them.
-            #[allow(clippy::cast_ptr_alignment, reason = "aligned: see the SAFETY note")]
-            let block = d.as_mut_ptr().cast::<__m512i>();
-            debug_assert!(block.is_aligned());
-            // SAFETY: as above.
-            unsafe { _mm512_stream_si512(block, v) };
+        // A page of source at a time, touching the page PAGE_AHEAD on first (see
+        // `xor_copy_paged`); PAGE is a multiple of 64, so every page is whole blocks.
+        let pages = dst_body.chunks_mut(PAGE).zip(src_body.chunks(PAGE));
+        for (done, (dst_page, src_page)) in (0..).step_by(PAGE).zip(pages) {
+            prefetch_page_ahead(src_body, done);
+            for (d, s) in dst_page.chunks_exact_mut(64).zip(src_page.chunks_exact(64)) {
+                // SAFETY: `s` is 64 readable bytes.
+                let v = _mm512_xor_si512(unsafe { _mm512_loadu_si512(s.as_ptr().cast()) }, key);
+                // SAFETY (the store below): `d` is 64 writable bytes, 64-byte aligned (the
+                // body starts at the first aligned address of `dst`, blocks are 64 bytes);
+                // storing initialises them.
+                #[allow(clippy::cast_ptr_alignment, reason = "aligned: see the SAFETY note")]
+                let block = d.as_mut_ptr().cast::<__m512i>();
+                debug_assert!(block.is_aligned());
+                // SAFETY: as above.
+                unsafe { _mm512_stream_si512(block, v) };
+            }
         }
         // Streaming stores are weakly ordered: make them visible before anything after.
         _mm_sfence();
@@ -362,6 +450,8 @@ mod utf8 {
         _mm512_test_epi8_mask, _mm512_xor_si512,
     };
     use core::mem::MaybeUninit;
+
+    use super::{PAGE, prefetch_page_ahead};
 
     // Error classes of a (byte 1, byte 2) pair; a pair is an error iff the three lookups
     // below agree on one class.
@@ -504,6 +594,9 @@ mod utf8 {
         let mut errors = _mm512_setzero_si512();
         let mut i = 0;
         while i + 64 <= n {
+            if i % PAGE == 0 {
+                prefetch_page_ahead(src, i);
+            }
             // SAFETY: bytes i..i + 64 are within `src` (i + 64 <= n <= src.len()).
             let input = unsafe { _mm512_loadu_si512(src.as_ptr().add(i).cast()) };
             let input = _mm512_xor_si512(input, key);
@@ -560,6 +653,7 @@ mod utf8_avx2 {
     use core::mem::MaybeUninit;
 
     use super::utf8::{BYTE_1_HIGH, BYTE_1_LOW, BYTE_2_HIGH};
+    use super::{PAGE, prefetch_page_ahead};
 
     /// A 16-byte table in both 128-bit lanes, for `vpshufb` lookups.
     #[target_feature(enable = "avx2")]
@@ -625,6 +719,9 @@ mod utf8_avx2 {
         let mut errors = _mm256_setzero_si256();
         let mut i = 0;
         while i + 32 <= n {
+            if i % PAGE == 0 {
+                prefetch_page_ahead(src, i);
+            }
             // SAFETY: bytes i..i + 32 are within `src` (i + 32 <= n <= src.len()).
             let input = unsafe { _mm256_loadu_si256(src.as_ptr().add(i).cast()) };
             let input = _mm256_xor_si256(input, key);
@@ -681,7 +778,11 @@ mod tests {
 
     fn copy_kernels() -> Vec<CopyKernel> {
         #[allow(unused_mut, reason = "extended on x86 with std")]
-        let mut k: Vec<CopyKernel> = alloc::vec![|d, s, w| xor_copy_kernel(d, s, w), xor_copy];
+        let mut k: Vec<CopyKernel> = alloc::vec![
+            |d, s, w| xor_copy_kernel(d, s, w),
+            |d, s, w| xor_copy_paged(d, s, w),
+            xor_copy
+        ];
         #[cfg(all(feature = "std", any(target_arch = "x86", target_arch = "x86_64")))]
         {
             if std::is_x86_feature_detected!("avx2") {
@@ -743,6 +844,27 @@ mod tests {
         }
     }
 
+    /// The page-at-a-time copy, over inputs that start at many points of a page and end
+    /// around its step and look-ahead distances.
+    #[test]
+    fn long_copies_match_reference_at_every_page_phase() {
+        let key = [0x3c, 0x91, 0x07, 0xe2];
+        let src = data(PAGE + 66_000);
+        for start in (0..PAGE).step_by(509).chain([PAGE - 1]) {
+            for len in [
+                PAGE_AHEAD - 1,
+                PAGE_AHEAD,
+                PAGE_AHEAD + 1,
+                PAGE_AHEAD + PAGE + 63,
+                65_536 + 14,
+            ] {
+                for offset in 0..4 {
+                    check_copy(&src[start..start + len], key, offset, (start * 7) % 67);
+                }
+            }
+        }
+    }
+
     #[test]
     fn every_length_offset_and_alignment_matches_reference() {
         let key = [0xde, 0xad, 0x3e, 0x7f];
@@ -792,9 +914,14 @@ mod tests {
     fn check_utf8(text: &[u8], key: [u8; 4]) {
         let mut masked = text.to_vec();
         apply_mask_reference(&mut masked, key, 0);
+        check_utf8_masked(text, &masked, key);
+    }
+
+    /// [`check_utf8`] with the masked input given (`masked` is `text` masked with `key`).
+    fn check_utf8_masked(text: &[u8], masked: &[u8], key: [u8; 4]) {
         let want = core::str::from_utf8(text).is_ok();
         let mut dst = BytesMut::from(&b"ab"[..]);
-        let valid = extend_masked_utf8(&mut dst, &masked, Some(key));
+        let valid = extend_masked_utf8(&mut dst, masked, Some(key));
         assert_eq!(&dst[2..], text, "unmasked bytes");
         assert_eq!(valid, want, "verdict for {text:02x?}");
         // The AVX2 kernel too (the dispatch above prefers AVX-512 where the CPU has it).
@@ -802,13 +929,34 @@ mod tests {
         if std::is_x86_feature_detected!("avx2") {
             let mut out = alloc::vec![MaybeUninit::new(0xa5u8); text.len()];
             // SAFETY (test): called only when AVX2 is present.
-            let valid =
-                unsafe { utf8_avx2::xor_copy_validate(&mut out, &masked, key_word(key, 0)) };
+            let valid = unsafe { utf8_avx2::xor_copy_validate(&mut out, masked, key_word(key, 0)) };
             // SAFETY (test): the kernel initialised every byte (they were initialised before
             // too).
             let got: Vec<u8> = out.iter().map(|b| unsafe { b.assume_init() }).collect();
             assert_eq!(got, text, "AVX2 unmasked bytes");
             assert_eq!(valid, want, "AVX2 verdict for {text:02x?}");
+        }
+    }
+
+    /// Long text (the kernels touch the source a page ahead) starting at many points of a
+    /// page, valid and with a bad byte past the look-ahead distance or at the end.
+    #[test]
+    fn long_text_at_every_page_phase_matches_core() {
+        let key = [0x5e, 0x02, 0xb7, 0x44];
+        let text = "a\u{f1}\u{20ac}\u{1d11e} plain ascii between "
+            .repeat(700)
+            .into_bytes();
+        for phase in (0..PAGE).step_by(509) {
+            for bad_at in [None, Some(PAGE_AHEAD + 3), Some(text.len() - 1)] {
+                let mut text = text.clone();
+                if let Some(at) = bad_at {
+                    text[at] = 0xff;
+                }
+                let mut buf = alloc::vec![0u8; phase + text.len()];
+                buf[phase..].copy_from_slice(&text);
+                apply_mask_reference(&mut buf[phase..], key, 0);
+                check_utf8_masked(&text, &buf[phase..], key);
+            }
         }
     }
 
