@@ -11,10 +11,10 @@ use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use stompbox_stomp::server::{
-    Accept, CloseReason as SessionClose, ServerConfig, ServerEvent, ServerSession, ServerState,
-    SharedMessage, ViolationMessage,
+    Accept, CloseReason as SessionClose, SendEvent, ServerConfig, ServerEvent, ServerSession,
+    ServerState, SharedMessage, ViolationMessage,
 };
-use stompbox_stomp::{Command, HeartBeat, Limits, Version, Violation};
+use stompbox_stomp::{Command, Frame, HeartBeat, Limits, Version, Violation};
 
 use crate::config::{Config, Kind, UnknownDestination};
 use crate::inbound::{self, AckMode, Inbound};
@@ -285,49 +285,100 @@ pub(crate) fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<
         .map(|(_, v)| v.as_str())
 }
 
+/// A message's own headers (never the broker's: see [`is_broker_header`]).
+#[derive(Debug)]
+enum UserHeaders {
+    /// Given by the application (`publish`, `send_to_session`, ...), filtered already.
+    Owned(Vec<(String, String)>),
+    /// A client's SEND as parsed: its headers are read from the frame when the message is
+    /// encoded (once per STOMP version), so routing a SEND copies none of them.
+    Send(Frame),
+}
+
+impl UserHeaders {
+    /// The headers as owned pairs (for the relay and application events).
+    fn into_owned(self) -> Vec<(String, String)> {
+        match self {
+            UserHeaders::Owned(v) => v,
+            UserHeaders::Send(f) => {
+                let mut v: Vec<(String, String)> = Vec::with_capacity(f.header_count());
+                for (k, val) in f.headers() {
+                    // Repeated headers: the first one wins (STOMP 1.2 "Repeated Header
+                    // Entries"); later ones are not forwarded.
+                    if !is_broker_header(k) && !v.iter().any(|(seen, _)| seen == k) {
+                        v.push((k.to_owned(), val.to_owned()));
+                    }
+                }
+                v
+            }
+        }
+    }
+}
+
+/// One lazily encoded [`SharedMessage`] (`None`: a header that version cannot carry).
+type SharedSlot = OnceLock<Option<SharedMessage>>;
+
 /// A published message, shared by every delivery of it.
 #[derive(Debug)]
 struct Msg {
     destination: Arc<str>,
-    headers: Vec<(String, String)>,
+    headers: UserHeaders,
     body: Bytes,
-    /// The MESSAGE head's shared part (destination, user headers, content-length), encoded
-    /// once per STOMP version on first use, first deliveries and redeliveries apart; `None`
-    /// when a header cannot be represented in that version.
-    shared: [[OnceLock<Option<SharedMessage>>; 3]; 2],
+    /// The MESSAGE head's shared part (destination, user headers, content-length) for STOMP
+    /// 1.2 first deliveries, encoded on first use: the common case, kept inline.
+    shared_v1_2: SharedSlot,
+    /// The same for the other versions and for redeliveries (`[redelivered][version]`),
+    /// allocated only when one is needed: a message is created per publish, and six inline
+    /// slots made creating and dropping it cost more than encoding it.
+    shared_other: OnceLock<Box<[[SharedSlot; 3]; 2]>>,
 }
 
 impl Msg {
-    fn new(destination: Arc<str>, headers: Vec<(String, String)>, body: Bytes) -> Arc<Msg> {
+    fn new(destination: Arc<str>, headers: UserHeaders, body: Bytes) -> Arc<Msg> {
         Arc::new(Msg {
             destination,
             headers,
             body,
-            shared: Default::default(),
+            shared_v1_2: OnceLock::new(),
+            shared_other: OnceLock::new(),
         })
     }
 
     /// The message encoded for sessions of `version`, with `redelivered:true` first when
     /// asked; `None` when that version cannot carry one of its headers.
     fn shared(&self, version: Version, redelivered: bool) -> Option<&SharedMessage> {
-        let v = match version {
-            Version::V1_0 => 0,
-            Version::V1_1 => 1,
-            Version::V1_2 => 2,
+        let slot = if version == Version::V1_2 && !redelivered {
+            &self.shared_v1_2
+        } else {
+            let v = match version {
+                Version::V1_0 => 0,
+                Version::V1_1 => 1,
+                Version::V1_2 => 2,
+            };
+            &self.shared_other.get_or_init(Box::default)[usize::from(redelivered)][v]
         };
-        self.shared[usize::from(redelivered)][v]
-            .get_or_init(|| {
-                let flag = redelivered.then_some(("redelivered", "true"));
-                let user = self.headers.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-                SharedMessage::with_headers(
-                    version,
-                    &self.destination,
-                    flag.into_iter().chain(user),
-                    self.body.clone(),
-                )
-                .ok()
-            })
-            .as_ref()
+        slot.get_or_init(|| {
+            let flag = redelivered.then_some(("redelivered", "true"));
+            match &self.headers {
+                UserHeaders::Owned(v) => {
+                    let user = v.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+                    SharedMessage::with_headers(
+                        version,
+                        &self.destination,
+                        flag.into_iter().chain(user),
+                        self.body.clone(),
+                    )
+                    .ok()
+                }
+                UserHeaders::Send(f) => {
+                    SharedMessage::from_send(version, &self.destination, flag.as_slice(), f, |k| {
+                        is_broker_header_bytes(k)
+                    })
+                    .ok()
+                }
+            }
+        })
+        .as_ref()
     }
 }
 
@@ -764,7 +815,7 @@ impl Broker {
         body: impl Into<Bytes>,
     ) -> Result<usize, PublishError> {
         let headers = owned_headers(headers);
-        let r = self.route(destination, headers, body.into());
+        let r = self.route(destination.into(), UserHeaders::Owned(headers), body.into());
         self.pump_dirty();
         r
     }
@@ -788,7 +839,11 @@ impl Broker {
         let body = body.into();
         self.check_size(&body)?;
         self.stats.messages_published += 1;
-        let msg = Msg::new(destination.into(), owned_headers(headers), body);
+        let msg = Msg::new(
+            destination.into(),
+            UserHeaders::Owned(owned_headers(headers)),
+            body,
+        );
         let n = self.deliver_to_session_matching(session, &msg, destination);
         self.pump_dirty();
         Ok(n)
@@ -810,7 +865,11 @@ impl Broker {
         let body = body.into();
         self.check_size(&body)?;
         self.stats.messages_published += 1;
-        let msg = Msg::new(full.clone().into(), owned_headers(headers), body);
+        let msg = Msg::new(
+            full.clone().into(),
+            UserHeaders::Owned(owned_headers(headers)),
+            body,
+        );
         let n = self.deliver_to_user(user, &msg, &full);
         self.pump_dirty();
         Ok(n)
@@ -922,6 +981,12 @@ impl Broker {
                 }
                 return;
             }
+            // Without a relay, a SEND is routed from its frame as parsed: no owned copy of
+            // its destination and headers (the per-publish cost a broker pays most).
+            ServerEvent::Send(e) if self.relay.is_none() => {
+                self.on_send(id, e);
+                return;
+            }
             ServerEvent::Send(e) => Inbound::send(e),
             ServerEvent::Subscribe(e) => Inbound::subscribe(e),
             ServerEvent::Unsubscribe(e) => Inbound::Unsubscribe {
@@ -964,6 +1029,45 @@ impl Broker {
                 CloseReason::ProtocolError(fatal.message.clone()),
                 Some(fatal),
             );
+        }
+    }
+
+    /// Routes a client's SEND (outside a transaction, or released by its COMMIT), then
+    /// answers its receipt, as `on_frame` does for the other frames.
+    fn on_send(&mut self, id: SessionId, e: SendEvent) {
+        let SendEvent {
+            frame,
+            transaction,
+            receipt,
+        } = e;
+        if transaction.is_none() {
+            // Released by COMMIT: counted when it arrived (as `Held`).
+            self.stats.frames_in.send += 1;
+        }
+        // The session validated that it has one.
+        let destination: Arc<str> = frame.header("destination").unwrap_or_default().into();
+        let body = frame.body().clone();
+        let result = self.client_send(
+            id,
+            destination,
+            UserHeaders::Send(frame),
+            body,
+            receipt.as_deref(),
+        );
+        match result {
+            Ok(()) => {
+                if let Some(r) = receipt {
+                    self.push_receipt(id, &r);
+                }
+            }
+            Err(fatal) => {
+                self.stats.protocol_errors += 1;
+                self.close(
+                    id,
+                    CloseReason::ProtocolError(fatal.message.clone()),
+                    Some(fatal),
+                );
+            }
         }
     }
 
@@ -1124,7 +1228,13 @@ impl Broker {
                 body,
                 receipt,
                 ..
-            } => self.client_send(id, &destination, headers, body, receipt.as_deref()),
+            } => self.client_send(
+                id,
+                destination.into(),
+                UserHeaders::Owned(headers),
+                body,
+                receipt.as_deref(),
+            ),
             Inbound::Ack {
                 nack,
                 subscription,
@@ -1340,20 +1450,20 @@ impl Broker {
     fn client_send(
         &mut self,
         id: SessionId,
-        destination: &str,
-        headers: Vec<(String, String)>,
+        destination: Arc<str>,
+        headers: UserHeaders,
         body: Bytes,
         receipt: Option<&str>,
     ) -> Result<(), Fatal> {
-        let kind = self.config.kind(destination);
+        let kind = self.config.kind(&destination);
         if kind == Kind::App {
             let user = self.sessions.get(&id).and_then(|s| s.user.clone());
             self.stats.app_events += 1;
             self.events.push_back(Event::Message(AppMessage {
                 session: id,
                 user,
-                destination: destination.to_owned(),
-                headers,
+                destination: destination.to_string(),
+                headers: headers.into_owned(),
                 body,
             }));
             return Ok(());
@@ -1378,10 +1488,11 @@ impl Broker {
     /// Routes a message to a broker destination.
     fn route(
         &mut self,
-        destination: &str,
-        headers: Vec<(String, String)>,
+        dest: Arc<str>,
+        headers: UserHeaders,
         body: Bytes,
     ) -> Result<usize, PublishError> {
+        let destination: &str = &dest;
         self.check_destination(destination)
             .map_err(PublishError::InvalidDestination)?;
         self.check_size(&body)?;
@@ -1390,13 +1501,13 @@ impl Broker {
             Kind::App | Kind::Unknown => {
                 Err(PublishError::NotABrokerDestination(destination.to_owned()))
             }
-            Kind::Relay => self.relay_publish(destination, headers, body),
+            Kind::Relay => self.relay_publish(destination, headers.into_owned(), body),
             Kind::Topic => {
                 if pattern::is_pattern(destination, sep) {
                     return Err(PublishError::InvalidDestination(destination.to_owned()));
                 }
                 self.stats.messages_published += 1;
-                let msg = Msg::new(destination.into(), headers, body);
+                let msg = Msg::new(dest, headers, body);
                 Ok(self.fan_out(&msg))
             }
             Kind::Queue => {
@@ -1410,14 +1521,14 @@ impl Broker {
                     None if nq >= self.config.max_queues => {
                         return Err(PublishError::TooManyQueues);
                     }
-                    None => self.queues.entry(destination.into()).or_default(),
+                    None => self.queues.entry(dest.clone()).or_default(),
                 };
                 if q.pending.len() >= depth {
                     return Err(PublishError::QueueFull(destination.to_owned()));
                 }
                 self.stats.messages_published += 1;
                 q.pending.push_back(Pending {
-                    msg: Msg::new(destination.into(), headers, body),
+                    msg: Msg::new(dest.clone(), headers, body),
                     redelivered: false,
                 });
                 let before = self.stats.messages_delivered;
@@ -1821,16 +1932,21 @@ fn owned_headers(headers: &[(&str, &str)]) -> Vec<(String, String)> {
 
 /// Headers the broker sets on MESSAGE itself (or that are transport-only on SEND).
 pub(crate) fn is_broker_header(k: &str) -> bool {
+    is_broker_header_bytes(k.as_bytes())
+}
+
+/// [`is_broker_header`] by the name's bytes.
+fn is_broker_header_bytes(k: &[u8]) -> bool {
     matches!(
         k,
-        "destination"
-            | "message-id"
-            | "subscription"
-            | "ack"
-            | "redelivered"
-            | "content-length"
-            | "receipt"
-            | "transaction"
+        b"destination"
+            | b"message-id"
+            | b"subscription"
+            | b"ack"
+            | b"redelivered"
+            | b"content-length"
+            | b"receipt"
+            | b"transaction"
     )
 }
 

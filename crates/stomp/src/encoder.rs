@@ -168,6 +168,26 @@ impl<'a> HeadWriter<'a> {
         Ok(())
     }
 
+    /// Writes one header line of a frame parsed without escapes (`Frame::plain`): its name
+    /// and value need no escaping in any version, so they are copied as they are. On error
+    /// nothing is written.
+    #[inline]
+    pub(crate) fn plain_header(&mut self, name: &[u8], value: &[u8]) -> Result<(), EncodeError> {
+        match name.first() {
+            None => Err(EncodeError::EmptyHeaderName),
+            // A line starting with NUL would end the frame.
+            Some(0) => Err(EncodeError::Unencodable),
+            Some(_) => {
+                self.out.reserve(name.len() + value.len() + 2);
+                self.out.put_slice(name);
+                self.out.put_u8(b':');
+                self.out.put_slice(value);
+                self.out.put_u8(b'\n');
+                Ok(())
+            }
+        }
+    }
+
     /// Writes one header line. On error nothing is written.
     #[inline]
     pub fn header(&mut self, name: &str, value: &str) -> Result<(), EncodeError> {

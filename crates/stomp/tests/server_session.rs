@@ -2082,3 +2082,76 @@ fn shared_delivery_misuse() {
         Err(EncodeError::Unencodable)
     );
 }
+
+/// One frame parsed from `wire` as a session of `version` would.
+fn parse_send(version: Version, wire: &[u8]) -> Frame {
+    let mut p = Parser::new(Limits::default());
+    p.set_version(version);
+    let mut buf = BytesMut::from(wire);
+    p.parse(&mut buf).unwrap().unwrap()
+}
+
+#[test]
+fn shared_from_send_is_with_headers_of_the_kept_headers() {
+    // (SEND as sent, the headers a MESSAGE keeps when `x-skip` is skipped): reserved and
+    // skipped names dropped, the first of a repeated header kept, escapes decoded.
+    type Kept = &'static [(&'static str, &'static str)];
+    let cases: [(&[u8], Kept); 4] = [
+        (
+            b"SEND\ndestination:/t/a\ncontent-type:text/plain\n\nhi\0",
+            &[("content-type", "text/plain")],
+        ),
+        (
+            b"SEND\ndestination:/t/a\nreceipt:r1\nk:1\nx-skip:y\nk:2\ntransaction:t\nj:v\n\nhi\0",
+            &[("k", "1"), ("j", "v")],
+        ),
+        (
+            b"SEND\ndestination:/t/a\nk\\c:a\\nb\\\\c\nk\\c:second\n\n\0",
+            &[("k:", "a\nb\\c")],
+        ),
+        (
+            b"SEND\ndestination:/t/a\nmessage-id:m\nack:1\n\nbody\0",
+            &[],
+        ),
+    ];
+    let extra = [("redelivered", "true")];
+    let skip = |name: &[u8]| name == b"x-skip";
+    for (wire, kept) in cases {
+        let send = parse_send(Version::V1_2, wire);
+        for v in [Version::V1_0, Version::V1_1, Version::V1_2] {
+            let want = SharedMessage::with_headers(
+                v,
+                "/t/a",
+                extra.iter().copied().chain(kept.iter().copied()),
+                send.body().clone(),
+            );
+            let got = SharedMessage::from_send(v, "/t/a", &extra, &send, skip);
+            assert_eq!(got, want, "{v:?} {:?}", String::from_utf8_lossy(wire));
+            if let Ok(m) = got {
+                // The body is the SEND's, not a copy.
+                assert_eq!(m.body().as_ptr(), send.body().as_ptr());
+            }
+        }
+    }
+    // A header 1.0 cannot carry (a decoded line break) is refused, as by with_headers.
+    let send = parse_send(Version::V1_2, b"SEND\ndestination:/t/a\nk:a\\nb\n\n\0");
+    assert_eq!(
+        SharedMessage::from_send(Version::V1_0, "/t/a", &[], &send, |_| false),
+        Err(EncodeError::Unencodable)
+    );
+    // A built frame (not parsed) goes the same way.
+    let built = Frame::builder(Command::Send)
+        .header("destination", "/t/a")
+        .header("k", "v:w")
+        .body(Bytes::from_static(b"x"))
+        .build();
+    assert_eq!(
+        SharedMessage::from_send(Version::V1_2, "/t/a", &[], &built, |_| false),
+        SharedMessage::new(
+            Version::V1_2,
+            "/t/a",
+            &[("k", "v:w")],
+            Bytes::from_static(b"x")
+        )
+    );
+}
