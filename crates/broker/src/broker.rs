@@ -12,7 +12,7 @@ use std::sync::{Arc, OnceLock};
 use bytes::Bytes;
 use stompbox_stomp::server::{
     Accept, CloseReason as SessionClose, SendEvent, ServerConfig, ServerEvent, ServerSession,
-    ServerState, SharedMessage, ViolationMessage,
+    ServerState, SharedMessage, SubscriptionKey, ViolationMessage,
 };
 use stompbox_stomp::{Command, Frame, HeartBeat, Limits, Version, Violation};
 
@@ -404,6 +404,9 @@ struct Sub {
     kind: SubKind,
     ack: AckMode,
     unacked: VecDeque<Unacked>,
+    /// The client session's key for this subscription: deliveries name it by this, not by
+    /// its id (no second lookup by id per MESSAGE).
+    session_key: SubscriptionKey,
 }
 
 type SubKey = (SessionId, Arc<str>);
@@ -1208,7 +1211,15 @@ impl Broker {
                 ack,
                 headers,
                 receipt,
-            } => self.subscribe(id, sub_id, destination, ack, headers, receipt.as_deref()),
+                key,
+            } => self.subscribe(
+                id,
+                (sub_id, key),
+                destination,
+                ack,
+                headers,
+                receipt.as_deref(),
+            ),
             Inbound::Unsubscribe {
                 id: sub_id,
                 receipt,
@@ -1274,7 +1285,7 @@ impl Broker {
     fn subscribe(
         &mut self,
         id: SessionId,
-        sub_id: String,
+        (sub_id, session_key): (String, SubscriptionKey),
         destination: String,
         ack: AckMode,
         headers: Vec<(String, String)>,
@@ -1342,6 +1353,7 @@ impl Broker {
                 kind,
                 ack,
                 unacked: VecDeque::new(),
+                session_key,
             },
         );
         let user = s.user.clone();
@@ -1761,7 +1773,10 @@ impl Broker {
         let message_id = fmt_u64(id, &mut id_buf);
         // Output queued now counts for the session's heart-beats as of now.
         s.stomp.advance_time(self.now);
-        let Ok(t) = s.stomp.send_shared_frame(&sub.id, message_id, shared) else {
+        let Ok(t) = s
+            .stomp
+            .send_shared_frame_to(sub.session_key, message_id, shared)
+        else {
             // Refused by the session's books (e.g. its acknowledgement bound) or a
             // subscription id its version cannot carry: not delivered.
             return Ok(false);

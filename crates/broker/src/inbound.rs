@@ -2,7 +2,7 @@
 //! core sees them, and the texts of the ERRORs the session sends for violations.
 
 use bytes::Bytes;
-use stompbox_stomp::server::{AckEvent, SendEvent, SubscribeEvent};
+use stompbox_stomp::server::{AckEvent, SendEvent, SubscribeEvent, SubscriptionKey};
 use stompbox_stomp::{Command, Frame, Violation};
 
 use crate::broker::is_broker_header;
@@ -52,6 +52,8 @@ pub(crate) enum Inbound {
         ack: AckMode,
         headers: Vec<(String, String)>,
         receipt: Option<String>,
+        /// The session's key for it (deliveries name the subscription by it).
+        key: SubscriptionKey,
     },
     Unsubscribe {
         id: String,
@@ -135,6 +137,7 @@ impl Inbound {
             ack: e.ack.into(),
             headers,
             receipt: e.receipt,
+            key: e.key,
         }
     }
 

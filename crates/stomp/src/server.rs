@@ -88,6 +88,7 @@ use alloc::vec::Vec;
 use bytes::{BufMut, Bytes, BytesMut};
 use core::fmt;
 use core::hash::{BuildHasherDefault, Hasher};
+use core::sync::atomic::{AtomicU64, Ordering};
 use hashbrown::HashMap;
 
 /// Server session configuration. `Default` gives secure, small limits.
@@ -301,6 +302,22 @@ pub struct SubscribeEvent {
     pub receipt: Option<String>,
     /// The frame, for other headers (selectors, prefetch, ...).
     pub frame: Frame,
+    /// Names this subscription in [`ServerSession::send_shared_to`] /
+    /// [`ServerSession::send_shared_frame_to`] without a lookup by id.
+    pub key: SubscriptionKey,
+}
+
+/// A subscription of one [`ServerSession`], as [`SubscribeEvent::key`] reported it: a host
+/// that routes many messages keeps it with its own record of the subscription and delivers
+/// with [`ServerSession::send_shared_frame_to`], which then finds the subscription without
+/// hashing its id. A key is only good for the session that issued it and only while the
+/// subscription exists: after UNSUBSCRIBE (even if the client reuses the id), or given to
+/// another session, it is [`UsageError::UnknownSubscription`], never another subscription.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SubscriptionKey {
+    slot: u32,
+    /// Unique over all sessions of the process (see `NEXT_SERIAL`).
+    serial: u64,
 }
 
 /// A validated UNSUBSCRIBE.
@@ -601,6 +618,104 @@ struct Subscription {
     pending: VecDeque<Pending>,
 }
 
+/// A session's subscriptions: in slots, so a host that kept the [`SubscriptionKey`] of a
+/// SUBSCRIBE reaches its subscription without hashing the id (a broker delivers to many
+/// sessions; each lookup by id is another cold hash table), and by id for the client's
+/// frames.
+#[derive(Debug, Default)]
+struct Subs {
+    slots: Vec<Slot>,
+    /// Slots free for reuse (bounded with `slots` by `max_subscriptions`).
+    free: Vec<u32>,
+    /// Hashed rather than ordered (a client's own ids can at worst collide with each
+    /// other, bounded by `max_subscriptions`).
+    by_id: HashMap<String, u32, BuildHasherDefault<IdHasher>>,
+}
+
+#[derive(Debug)]
+struct Slot {
+    /// The serial of the subscription in it (unique over all sessions of the process), or
+    /// of the last one when empty: a key with another serial is stale or foreign.
+    serial: u64,
+    sub: Option<(String, Subscription)>,
+}
+
+/// Serials of [`SubscriptionKey`]s: unique over every session of the process, so a key
+/// given to the wrong session can never match one of its slots.
+static NEXT_SERIAL: AtomicU64 = AtomicU64::new(1);
+
+impl Subs {
+    fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    fn contains_key(&self, id: &str) -> bool {
+        self.by_id.contains_key(id)
+    }
+
+    fn slot_of(&self, id: &str) -> Option<u32> {
+        self.by_id.get(id).copied()
+    }
+
+    fn get(&self, id: &str) -> Option<&Subscription> {
+        self.at(self.slot_of(id)?).map(|(_, sub)| sub)
+    }
+
+    fn get_mut(&mut self, id: &str) -> Option<&mut Subscription> {
+        let slot = self.slot_of(id)?;
+        self.at_mut(slot)
+    }
+
+    fn at(&self, slot: u32) -> Option<(&str, &Subscription)> {
+        let (id, sub) = self.slots.get(slot as usize)?.sub.as_ref()?;
+        Some((id.as_str(), sub))
+    }
+
+    fn at_mut(&mut self, slot: u32) -> Option<&mut Subscription> {
+        self.slots
+            .get_mut(slot as usize)?
+            .sub
+            .as_mut()
+            .map(|(_, sub)| sub)
+    }
+
+    /// The slot `key` names, if it is this session's and its subscription still exists.
+    fn by_key(&self, key: SubscriptionKey) -> Option<u32> {
+        let slot = self.slots.get(key.slot as usize)?;
+        (slot.serial == key.serial && slot.sub.is_some()).then_some(key.slot)
+    }
+
+    /// Adds a subscription (the caller checked the id is free and the bound).
+    fn insert(&mut self, id: String, sub: Subscription) -> SubscriptionKey {
+        let serial = NEXT_SERIAL.fetch_add(1, Ordering::Relaxed);
+        let slot = self.free.pop().unwrap_or_else(|| {
+            // At most `max_subscriptions` slots (a `u32` is ample).
+            let i = u32::try_from(self.slots.len()).unwrap_or(u32::MAX);
+            self.slots.push(Slot { serial, sub: None });
+            i
+        });
+        if let Some(s) = self.slots.get_mut(slot as usize) {
+            s.serial = serial;
+            s.sub = Some((id.clone(), sub));
+        }
+        self.by_id.insert(id, slot);
+        SubscriptionKey { slot, serial }
+    }
+
+    fn remove(&mut self, id: &str) -> Option<Subscription> {
+        let slot = self.by_id.remove(id)?;
+        let (_, sub) = self.slots.get_mut(slot as usize)?.sub.take()?;
+        self.free.push(slot);
+        Some(sub)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&String, &Subscription)> {
+        self.slots
+            .iter()
+            .filter_map(|s| s.sub.as_ref().map(|(id, sub)| (id, sub)))
+    }
+}
+
 #[derive(Debug, Clone)]
 enum Held {
     Send(Frame),
@@ -656,7 +771,7 @@ struct Hot {
     timer: Timer,
     /// By id: looked up for every MESSAGE, so hashed rather than ordered (a client's own
     /// ids can at worst collide with each other, bounded by `max_subscriptions`).
-    subs: HashMap<String, Subscription, BuildHasherDefault<IdHasher>>,
+    subs: Subs,
     pending_acks: usize,
     next_seq: u64,
     /// Copies of the [`ServerConfig`] values every MESSAGE checks.
@@ -688,7 +803,7 @@ impl ServerSession {
             hot: Hot {
                 out: Output::sharing_from(config.share_bodies_from),
                 timer: Timer::new(config.heartbeat_grace_percent),
-                subs: HashMap::default(),
+                subs: Subs::default(),
                 pending_acks: 0,
                 next_seq: 0,
                 max_pending_output: config.max_pending_output,
@@ -1228,6 +1343,101 @@ impl ServerSession {
         })
     }
 
+    /// [`ServerSession::send_shared`] to the subscription `key` names (from its
+    /// [`SubscribeEvent::key`]): no lookup by id. A key of a subscription that ended, or of
+    /// another session, is [`UsageError::UnknownSubscription`].
+    pub fn send_shared_to(
+        &mut self,
+        key: SubscriptionKey,
+        message_id: &str,
+        msg: &SharedMessage,
+    ) -> Result<(), UsageError> {
+        let slot = self.key_slot(key)?;
+        let (id, admit) = self.admit_slot(slot, msg)?;
+        let id = id.to_string();
+        let mut ack_buf = [0u8; 20];
+        let ack_id = admit.ack_id(&mut ack_buf);
+        let start = self.hot.out.pending();
+        self.hot.out.with_staging(|buf| {
+            let mark = buf.len();
+            let r = put_shared_head(buf, &admit, &id, message_id, ack_id, msg);
+            if r.is_err() {
+                buf.truncate(mark);
+            }
+            r
+        })?;
+        self.hot.out.push_body(msg.body.clone());
+        self.hot.out.end_unit(start);
+        self.delivered_at(slot, &id, message_id, &admit);
+        Ok(())
+    }
+
+    /// [`ServerSession::send_shared_frame`] to the subscription `key` names (from its
+    /// [`SubscribeEvent::key`]): no lookup by id, the fan-out path of a broker. A key of a
+    /// subscription that ended, or of another session, is
+    /// [`UsageError::UnknownSubscription`].
+    pub fn send_shared_frame_to(
+        &mut self,
+        key: SubscriptionKey,
+        message_id: &str,
+        msg: &SharedMessage,
+    ) -> Result<Transmit, UsageError> {
+        if !self.hot.out.is_empty() {
+            return Err(UsageError::OutputPending);
+        }
+        let slot = self.key_slot(key)?;
+        let (id, admit) = self.admit_slot(slot, msg)?;
+        let mut ack_buf = [0u8; 20];
+        let ack_id = admit.ack_id(&mut ack_buf);
+        let mut head =
+            BytesMut::with_capacity(msg.lines.len() + 56 + message_id.len() * 2 + id.len() * 2);
+        put_shared_head(&mut head, &admit, id, message_id, ack_id, msg)?;
+        if admit.mode.needs_ack() {
+            // The books keep the id (rare next to auto acks: the copy is fine).
+            let id = id.to_string();
+            self.delivered_at(slot, &id, message_id, &admit);
+        } else {
+            self.delivered_at(slot, "", message_id, &admit);
+        }
+        Ok(Transmit {
+            head: head.freeze(),
+            body: msg.body.clone(),
+            tail: Bytes::from_static(b"\0"),
+        })
+    }
+
+    /// The key of subscription `id`, if it exists (the one its [`SubscribeEvent::key`]
+    /// reported).
+    #[must_use]
+    pub fn subscription_key(&self, id: &str) -> Option<SubscriptionKey> {
+        let slot = self.hot.subs.slot_of(id)?;
+        let serial = self.hot.subs.slots.get(slot as usize)?.serial;
+        Some(SubscriptionKey { slot, serial })
+    }
+
+    /// The slot `key` names in this session.
+    fn key_slot(&self, key: SubscriptionKey) -> Result<u32, UsageError> {
+        self.hot
+            .subs
+            .by_key(key)
+            .ok_or(UsageError::UnknownSubscription)
+    }
+
+    /// The checks of [`ServerSession::send_shared_to`] for the subscription in `slot`; its id.
+    fn admit_slot(&self, slot: u32, msg: &SharedMessage) -> Result<(&str, Admit), UsageError> {
+        self.require_deliverable()?;
+        let (id, sub) = self
+            .hot
+            .subs
+            .at(slot)
+            .ok_or(UsageError::UnknownSubscription)?;
+        let admit = self.admit_sub(sub, slot)?;
+        if msg.version != self.hot.version {
+            return Err(UsageError::WrongVersion);
+        }
+        Ok((id, admit))
+    }
+
     /// The checks of [`ServerSession::send_shared`] before anything is written.
     fn admit_shared(&self, subscription: &str, msg: &SharedMessage) -> Result<Admit, UsageError> {
         let admit = self.admit(subscription)?;
@@ -1237,16 +1447,30 @@ impl ServerSession {
         Ok(admit)
     }
 
-    /// The checks every MESSAGE passes before anything is queued, and its sequence number.
-    fn admit(&self, subscription: &str) -> Result<Admit, UsageError> {
+    /// A MESSAGE may be queued in this state.
+    fn require_deliverable(&self) -> Result<(), UsageError> {
         // After the client's DISCONNECT the host still acts on the events before it, which
         // may deliver to this client (as `send_receipt` answers their receipts).
         if !(self.hot.state == ServerState::Closed && self.hot.disconnected) {
             self.require_open()?;
         }
-        let Some(sub) = self.hot.subs.get(subscription) else {
+        Ok(())
+    }
+
+    /// The checks every MESSAGE passes before anything is queued, and its sequence number.
+    fn admit(&self, subscription: &str) -> Result<Admit, UsageError> {
+        self.require_deliverable()?;
+        let Some(slot) = self.hot.subs.slot_of(subscription) else {
             return Err(UsageError::UnknownSubscription);
         };
+        let Some((_, sub)) = self.hot.subs.at(slot) else {
+            return Err(UsageError::UnknownSubscription);
+        };
+        self.admit_sub(sub, slot)
+    }
+
+    /// The checks of [`ServerSession::admit`] once the subscription is found.
+    fn admit_sub(&self, sub: &Subscription, slot: u32) -> Result<Admit, UsageError> {
         let mode = sub.ack;
         if self.hot.out.pending() >= self.hot.max_pending_output {
             return Err(UsageError::LimitExceeded("queued output"));
@@ -1258,6 +1482,7 @@ impl ServerSession {
         }
         Ok(Admit {
             mode,
+            slot,
             version: self.hot.version,
             subscription_header: sub.explicit_id
                 || self.hot.version >= Version::V1_1
@@ -1314,6 +1539,12 @@ impl ServerSession {
     /// Books a MESSAGE just queued or handed out: heart-beat clock, sequence number and,
     /// for client ack modes, the acknowledgement books.
     fn delivered(&mut self, subscription: &str, message_id: &str, admit: &Admit) {
+        self.delivered_at(admit.slot, subscription, message_id, admit);
+    }
+
+    /// [`ServerSession::delivered`] for the subscription in `slot` (`subscription` is its id;
+    /// read only for client ack modes).
+    fn delivered_at(&mut self, slot: u32, subscription: &str, message_id: &str, admit: &Admit) {
         self.hot.timer.on_transmit();
         self.hot.next_seq += 1;
         if !admit.mode.needs_ack() {
@@ -1341,7 +1572,7 @@ impl ServerSession {
                 self.hot.pending_acks -= 1;
             }
         }
-        if let Some(sub) = self.hot.subs.get_mut(subscription) {
+        if let Some(sub) = self.hot.subs.at_mut(slot) {
             sub.pending.push_back(Pending {
                 seq,
                 key,
@@ -1441,7 +1672,7 @@ impl ServerSession {
         if self.hot.subs.len() >= self.config.max_subscriptions {
             return Err(Violation::LimitExceeded("subscriptions"));
         }
-        self.hot.subs.insert(
+        let key = self.hot.subs.insert(
             id.to_string(),
             Subscription {
                 destination: destination.to_string(),
@@ -1459,6 +1690,7 @@ impl ServerSession {
                 ack,
                 receipt,
                 frame: frame.clone(),
+                key,
             }));
         Ok(())
     }
@@ -1729,6 +1961,8 @@ impl ServerSession {
 /// What [`ServerSession::admit`] found: how to write and book one MESSAGE.
 struct Admit {
     mode: AckMode,
+    /// The subscription's slot in `Subs`.
+    slot: u32,
     version: Version,
     /// Whether the MESSAGE names its subscription (always from 1.1 on).
     subscription_header: bool,

@@ -2155,3 +2155,103 @@ fn shared_from_send_is_with_headers_of_the_kept_headers() {
         )
     );
 }
+
+/// The key the SUBSCRIBE event reported.
+fn subscribe_key(s: &mut ServerSession, wire: &[u8]) -> SubscriptionKey {
+    s.handle_read(wire).unwrap();
+    match events(s).as_slice() {
+        [ServerEvent::Subscribe(e)] => e.key,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn deliveries_by_subscription_key_are_the_bytes_by_id() {
+    for (version, v) in [
+        ("1.2", Version::V1_2),
+        ("1.1", Version::V1_1),
+        ("1.0", Version::V1_0),
+    ] {
+        let mut a = connected(version);
+        let mut b = connected(version);
+        let sub = b"SUBSCRIBE\nid:s\ndestination:/q\nack:client\n\n\0";
+        let _ = subscribe_key(&mut a, sub);
+        let key = subscribe_key(&mut b, sub);
+        assert_eq!(b.subscription_key("s"), Some(key));
+        assert_eq!(b.subscription_key("nope"), None);
+        let shared = SharedMessage::new(v, "/q", &[("k", "v")], Bytes::from_static(b"x")).unwrap();
+        let by_id = a.send_shared_frame("s", "m1", &shared).unwrap();
+        let by_key = b.send_shared_frame_to(key, "m1", &shared).unwrap();
+        assert_eq!(by_key.to_bytes(), by_id.to_bytes(), "{version}");
+        a.send_shared("s", "m2", &shared).unwrap();
+        b.send_shared_to(key, "m2", &shared).unwrap();
+        assert_eq!(
+            b.poll_transmit_frame().unwrap().to_bytes(),
+            a.poll_transmit_frame().unwrap().to_bytes(),
+            "{version}"
+        );
+        // The same acknowledgement books: a cumulative ACK of m2 covers both.
+        assert_eq!(b.pending_acks(), 2);
+        let ack = match v {
+            Version::V1_2 => "ACK\nid:1\n\n\0",
+            Version::V1_1 => "ACK\nsubscription:s\nmessage-id:m2\n\n\0",
+            Version::V1_0 => "ACK\nmessage-id:m2\n\n\0",
+        };
+        b.handle_read(ack.as_bytes()).unwrap();
+        let ev = events(&mut b);
+        assert!(
+            matches!(ev.as_slice(), [ServerEvent::Ack(e)] if e.message_ids == ["m1", "m2"]),
+            "{version} {ev:?}"
+        );
+        assert_eq!(b.pending_acks(), 0);
+    }
+}
+
+#[test]
+fn stale_and_foreign_subscription_keys_are_usage_errors() {
+    let mut s = connected("1.2");
+    let mut other = connected("1.2");
+    let k1 = subscribe_key(&mut s, b"SUBSCRIBE\nid:s\ndestination:/q\n\n\0");
+    let k_other = subscribe_key(&mut other, b"SUBSCRIBE\nid:s\ndestination:/q\n\n\0");
+    assert_ne!(k1, k_other);
+    let msg = SharedMessage::new(Version::V1_2, "/q", &[], Bytes::from_static(b"x")).unwrap();
+    // Another session's key (same id, same slot): never delivered here.
+    assert_eq!(
+        s.send_shared_frame_to(k_other, "1", &msg),
+        Err(UsageError::UnknownSubscription)
+    );
+    assert_eq!(
+        s.send_shared_to(k_other, "1", &msg),
+        Err(UsageError::UnknownSubscription)
+    );
+    // After UNSUBSCRIBE the key is stale, also once the id and its slot are reused.
+    s.handle_read(b"UNSUBSCRIBE\nid:s\n\n\0").unwrap();
+    let _ = events(&mut s);
+    assert_eq!(
+        s.send_shared_frame_to(k1, "2", &msg),
+        Err(UsageError::UnknownSubscription)
+    );
+    let k2 = subscribe_key(&mut s, b"SUBSCRIBE\nid:s\ndestination:/other\n\n\0");
+    assert_ne!(k1, k2);
+    assert_eq!(
+        s.send_shared_frame_to(k1, "3", &msg),
+        Err(UsageError::UnknownSubscription)
+    );
+    assert!(s.send_shared_frame_to(k2, "4", &msg).is_ok());
+    // Nothing was queued or booked by the refused calls.
+    assert_eq!(s.pending_output(), 0);
+    // The other checks apply as by id: version, queued output, closed session.
+    let v11 = SharedMessage::new(Version::V1_1, "/q", &[], Bytes::from_static(b"x")).unwrap();
+    assert_eq!(
+        s.send_shared_frame_to(k2, "5", &v11),
+        Err(UsageError::WrongVersion)
+    );
+    s.send_shared_to(k2, "6", &msg).unwrap();
+    assert_eq!(
+        s.send_shared_frame_to(k2, "7", &msg),
+        Err(UsageError::OutputPending)
+    );
+    while s.poll_transmit_frame().is_some() {}
+    s.handle_read(b"BOGUS\n\n\0").unwrap_err();
+    assert!(s.send_shared_frame_to(k2, "8", &msg).is_err());
+}

@@ -292,6 +292,7 @@ fn upstream_frame(f: &Inbound, version: Version, upstream_ack: Option<&str>) -> 
             ack,
             headers,
             receipt,
+            ..
         } => {
             let mut b = FrameBuilder::new(Command::Subscribe)
                 .header("id", id)
