@@ -3,13 +3,15 @@
 //! as a byte stream or whole frame by whole frame. Invariants: no panic; a violation is sticky
 //! and leaves an ERROR frame queued; output is bounded by what was put in; every frame taken
 //! with `poll_transmit_frame` is exactly one frame (or a heart-beat EOL); both output views
-//! account the same bytes; the connect timeout closes a session that is not open in time.
+//! account the same bytes; a subscription key delivers only while its subscription lives;
+//! the connect timeout closes a session that is not open in time.
 #![no_main]
 
 use bytes::{Bytes, BytesMut};
 use libfuzzer_sys::fuzz_target;
 use stompbox_stomp::server::{
-    Accept, Message, ServerConfig, ServerEvent, ServerSession, ServerState,
+    Accept, Message, ServerConfig, ServerEvent, ServerSession, ServerState, SharedMessage,
+    SubscriptionKey,
 };
 use stompbox_stomp::{Limits, Parser, Violation};
 
@@ -30,6 +32,8 @@ fuzz_target!(|data: &[u8]| {
     let mut now = 0u64;
     s.handle_timeout(now);
     let mut subs: Vec<String> = Vec::new();
+    // Every key reported, kept after its UNSUBSCRIBE (stale keys must never deliver).
+    let mut keys: Vec<(String, SubscriptionKey)> = Vec::new();
     if flags & 1 == 1 {
         let _ =
             s.handle_read(b"CONNECT\naccept-version:1.0,1.1,1.2\nhost:h\nheart-beat:100,100\n\n\0");
@@ -58,11 +62,32 @@ fuzz_target!(|data: &[u8]| {
                         let _ = s.accept(&Accept::default());
                     }
                 }
-                ServerEvent::Subscribe(sub) => subs.push(sub.id),
+                ServerEvent::Subscribe(sub) => {
+                    keys.push((sub.id.clone(), sub.key));
+                    subs.push(sub.id);
+                }
                 ServerEvent::Send(send) => {
                     for id in &subs {
                         n += 1;
                         let _ = s.send_message_from(id, &n.to_string(), &send.frame);
+                    }
+                    if let Ok(shared) = SharedMessage::from_send(
+                        s.version(),
+                        send.destination(),
+                        &[],
+                        &send.frame,
+                        |name| name == b"skip",
+                    ) {
+                        for (id, key) in &keys {
+                            n += 1;
+                            if s.send_shared_to(*key, &n.to_string(), &shared).is_ok() {
+                                assert_eq!(
+                                    s.subscription_key(id),
+                                    Some(*key),
+                                    "a key delivers only to its own live subscription"
+                                );
+                            }
+                        }
                     }
                 }
                 _ => {}

@@ -10,13 +10,17 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
+use stompbox_stomp::server::{
+    Accept, CloseReason as SessionClose, SendEvent, ServerConfig, ServerEvent, ServerSession,
+    ServerState, SharedMessage, SubscriptionKey, ViolationMessage,
+};
+use stompbox_stomp::{Command, Frame, HeartBeat, Limits, Version, Violation};
 
 use crate::config::{Config, Kind, UnknownDestination};
-use crate::inbound::{AckMode, Inbound};
+use crate::inbound::{self, AckMode, Inbound};
 use crate::pattern::{self, Index};
-use crate::session::{Proto, ProtoEvent};
 use crate::stats::{QueueStats, Stats};
-use crate::wire::{self, Escaping, Transmit};
+use crate::wire::Transmit;
 use relay::{Relay, RelayEvent, UpstreamId};
 
 /// Identifies one session (one client connection) for the lifetime of the broker.
@@ -281,29 +285,100 @@ pub(crate) fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<
         .map(|(_, v)| v.as_str())
 }
 
+/// A message's own headers (never the broker's: see [`is_broker_header`]).
+#[derive(Debug)]
+enum UserHeaders {
+    /// Given by the application (`publish`, `send_to_session`, ...), filtered already.
+    Owned(Vec<(String, String)>),
+    /// A client's SEND as parsed: its headers are read from the frame when the message is
+    /// encoded (once per STOMP version), so routing a SEND copies none of them.
+    Send(Frame),
+}
+
+impl UserHeaders {
+    /// The headers as owned pairs (for the relay and application events).
+    fn into_owned(self) -> Vec<(String, String)> {
+        match self {
+            UserHeaders::Owned(v) => v,
+            UserHeaders::Send(f) => {
+                let mut v: Vec<(String, String)> = Vec::with_capacity(f.header_count());
+                for (k, val) in f.headers() {
+                    // Repeated headers: the first one wins (STOMP 1.2 "Repeated Header
+                    // Entries"); later ones are not forwarded.
+                    if !is_broker_header(k) && !v.iter().any(|(seen, _)| seen == k) {
+                        v.push((k.to_owned(), val.to_owned()));
+                    }
+                }
+                v
+            }
+        }
+    }
+}
+
+/// One lazily encoded [`SharedMessage`] (`None`: a header that version cannot carry).
+type SharedSlot = OnceLock<Option<SharedMessage>>;
+
 /// A published message, shared by every delivery of it.
 #[derive(Debug)]
 struct Msg {
     destination: Arc<str>,
-    headers: Vec<(String, String)>,
+    headers: UserHeaders,
     body: Bytes,
-    /// The user headers + content-length, encoded once per escaping variant.
-    common: [OnceLock<Bytes>; 3],
+    /// The MESSAGE head's shared part (destination, user headers, content-length) for STOMP
+    /// 1.2 first deliveries, encoded on first use: the common case, kept inline.
+    shared_v1_2: SharedSlot,
+    /// The same for the other versions and for redeliveries (`[redelivered][version]`),
+    /// allocated only when one is needed: a message is created per publish, and six inline
+    /// slots made creating and dropping it cost more than encoding it.
+    shared_other: OnceLock<Box<[[SharedSlot; 3]; 2]>>,
 }
 
 impl Msg {
-    fn new(destination: Arc<str>, headers: Vec<(String, String)>, body: Bytes) -> Arc<Msg> {
+    fn new(destination: Arc<str>, headers: UserHeaders, body: Bytes) -> Arc<Msg> {
         Arc::new(Msg {
             destination,
             headers,
             body,
-            common: [OnceLock::new(), OnceLock::new(), OnceLock::new()],
+            shared_v1_2: OnceLock::new(),
+            shared_other: OnceLock::new(),
         })
     }
 
-    fn common(&self, esc: Escaping) -> &Bytes {
-        self.common[esc.index()]
-            .get_or_init(|| wire::encode_common(&self.headers, self.body.len(), esc))
+    /// The message encoded for sessions of `version`, with `redelivered:true` first when
+    /// asked; `None` when that version cannot carry one of its headers.
+    fn shared(&self, version: Version, redelivered: bool) -> Option<&SharedMessage> {
+        let slot = if version == Version::V1_2 && !redelivered {
+            &self.shared_v1_2
+        } else {
+            let v = match version {
+                Version::V1_0 => 0,
+                Version::V1_1 => 1,
+                Version::V1_2 => 2,
+            };
+            &self.shared_other.get_or_init(Box::default)[usize::from(redelivered)][v]
+        };
+        slot.get_or_init(|| {
+            let flag = redelivered.then_some(("redelivered", "true"));
+            match &self.headers {
+                UserHeaders::Owned(v) => {
+                    let user = v.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+                    SharedMessage::with_headers(
+                        version,
+                        &self.destination,
+                        flag.into_iter().chain(user),
+                        self.body.clone(),
+                    )
+                    .ok()
+                }
+                UserHeaders::Send(f) => {
+                    SharedMessage::from_send(version, &self.destination, flag.as_slice(), f, |k| {
+                        is_broker_header_bytes(k)
+                    })
+                    .ok()
+                }
+            }
+        })
+        .as_ref()
     }
 }
 
@@ -329,6 +404,9 @@ struct Sub {
     kind: SubKind,
     ack: AckMode,
     unacked: VecDeque<Unacked>,
+    /// The client session's key for this subscription: deliveries name it by this, not by
+    /// its id (no second lookup by id per MESSAGE).
+    session_key: SubscriptionKey,
 }
 
 type SubKey = (SessionId, Arc<str>);
@@ -341,21 +419,38 @@ enum State {
 }
 
 struct Session {
-    proto: Proto,
+    /// The client's STOMP session: framing, CONNECT, heart-beats, validation, transactions
+    /// and acknowledgement books. Its output is moved to `out` as soon as it is queued.
+    stomp: ServerSession,
     transport: TransportInfo,
     user: Option<Arc<str>>,
     state: State,
+    /// A CONNECT was validated (its version is negotiated).
+    negotiated: bool,
     subs: HashMap<Arc<str>, Sub>,
     out: VecDeque<Transmit>,
     out_bytes: usize,
     listed: bool,
     throttled: bool,
-    tx: HashMap<String, Vec<Inbound>>,
     timer: Option<u64>,
+    /// Heart-beats received so far (for the stats).
+    heartbeats_in: u64,
     /// Relay mode: this session's upstream session.
     upstream: Option<UpstreamId>,
     /// Relay mode: subscription ids forwarded upstream.
     relay_subs: HashSet<String>,
+    /// Relay mode, STOMP 1.2: the upstream's `ack` id of each relayed MESSAGE awaiting
+    /// acknowledgement, by (subscription, message-id); the client acknowledges with the ids
+    /// its session issued.
+    relay_acks: HashMap<(String, String), String>,
+}
+
+impl Session {
+    /// Can MESSAGEs be queued? Not once the client broke the protocol: its session has
+    /// queued the ERROR while the broker still acts on the frames before the violation.
+    fn deliverable(&self) -> bool {
+        self.state == State::Open && self.stomp.error().is_none()
+    }
 }
 
 impl fmt::Debug for Session {
@@ -401,6 +496,8 @@ impl Fatal {
 /// The sans-IO broker. See the crate documentation for the host loop and the drain contract.
 pub struct Broker {
     config: Config,
+    /// Every client session's configuration, derived from `config`.
+    session_config: ServerConfig,
     auth: Box<dyn Authenticator>,
     sessions: HashMap<SessionId, Session, BuildHasherDefault<IdHasher>>,
     next_session: u64,
@@ -447,6 +544,7 @@ impl Broker {
         let sep = config.separator;
         Broker {
             relay: config.relay.clone().map(Relay::new),
+            session_config: session_config(&config),
             config,
             auth: Box::new(auth),
             sessions: HashMap::default(),
@@ -488,23 +586,27 @@ impl Broker {
         self.now = self.now.max(now_ms);
         let id = SessionId(self.next_session);
         self.next_session += 1;
-        let proto = Proto::new(&self.config, now_ms);
+        let mut stomp = ServerSession::new(self.session_config.clone());
+        // Starts the connect timeout.
+        stomp.handle_timeout(now_ms);
         self.sessions.insert(
             id,
             Session {
-                proto,
+                stomp,
                 transport,
                 user: None,
                 state: State::Connecting,
+                negotiated: false,
                 subs: HashMap::new(),
                 out: VecDeque::new(),
                 out_bytes: 0,
                 listed: false,
                 throttled: false,
-                tx: HashMap::new(),
                 timer: None,
+                heartbeats_in: 0,
                 upstream: None,
                 relay_subs: HashSet::new(),
+                relay_acks: HashMap::new(),
             },
         );
         self.stats.sessions_total += 1;
@@ -530,7 +632,14 @@ impl Broker {
             return Ok(());
         }
         self.now = self.now.max(now_ms);
-        sess.proto.handle_read(bytes, now_ms);
+        // STOMP 1.2 "Heart-beating": any byte received counts as liveness, at `now_ms`.
+        sess.stomp.advance_time(now_ms);
+        // A violation is reported as events (its ERROR is queued).
+        let _ = sess.stomp.handle_read(bytes);
+        if sess.stomp.state() == ServerState::Open && !bytes.is_empty() {
+            // Settles the liveness mark at `now_ms` (a later timeout would take its own time).
+            sess.stomp.handle_timeout(now_ms);
+        }
         self.drive(id);
         self.pump_dirty();
         Ok(())
@@ -605,7 +714,7 @@ impl Broker {
             }
             s.timer = None;
             if s.state != State::Closing {
-                s.proto.handle_timeout(now_ms);
+                s.stomp.handle_timeout(now_ms);
             }
             self.drive(id);
         }
@@ -677,7 +786,13 @@ impl Broker {
         id: SessionId,
     ) -> Option<(stompbox_stomp::Version, stompbox_stomp::Negotiated)> {
         let s = self.sessions.get(&id)?;
-        Some((s.proto.version(), s.proto.heart_beat()))
+        if !s.negotiated {
+            return Some((
+                stompbox_stomp::Version::V1_2,
+                stompbox_stomp::Negotiated::default(),
+            ));
+        }
+        Some((s.stomp.version(), s.stomp.heartbeat()))
     }
 
     /// The user of session `id`, once its CONNECT was accepted.
@@ -703,7 +818,7 @@ impl Broker {
         body: impl Into<Bytes>,
     ) -> Result<usize, PublishError> {
         let headers = owned_headers(headers);
-        let r = self.route(destination, headers, body.into());
+        let r = self.route(destination.into(), UserHeaders::Owned(headers), body.into());
         self.pump_dirty();
         r
     }
@@ -727,7 +842,11 @@ impl Broker {
         let body = body.into();
         self.check_size(&body)?;
         self.stats.messages_published += 1;
-        let msg = Msg::new(destination.into(), owned_headers(headers), body);
+        let msg = Msg::new(
+            destination.into(),
+            UserHeaders::Owned(owned_headers(headers)),
+            body,
+        );
         let n = self.deliver_to_session_matching(session, &msg, destination);
         self.pump_dirty();
         Ok(n)
@@ -749,7 +868,11 @@ impl Broker {
         let body = body.into();
         self.check_size(&body)?;
         self.stats.messages_published += 1;
-        let msg = Msg::new(full.clone().into(), owned_headers(headers), body);
+        let msg = Msg::new(
+            full.clone().into(),
+            UserHeaders::Owned(owned_headers(headers)),
+            body,
+        );
         let n = self.deliver_to_user(user, &msg, &full);
         self.pump_dirty();
         Ok(n)
@@ -758,58 +881,223 @@ impl Broker {
     // ----------------------------------------------------------------------------------------
     // Session driving.
 
-    /// Processes everything the session's protocol machine produced.
+    /// Processes everything the session's `ServerSession` produced.
     fn drive(&mut self, id: SessionId) {
         loop {
+            // Protocol output (CONNECTED, heart-beats, protocol ERRORs) goes first, in order.
+            self.flush(id);
             let Some(s) = self.sessions.get_mut(&id) else {
                 return;
             };
-            // Protocol output (CONNECTED, heart-beats, protocol ERRORs) goes first, in order.
-            while let Some(t) = s.proto.poll_transmit() {
-                count_out(&mut self.stats, &t);
-                s.out_bytes += t.len();
-                s.out.push_back(t);
+            let (heartbeats_in, _) = s.stomp.heartbeat_counts();
+            if heartbeats_in > s.heartbeats_in {
+                if s.state == State::Open {
+                    self.stats.frames_in.heartbeat += heartbeats_in - s.heartbeats_in;
+                }
+                s.heartbeats_in = heartbeats_in;
             }
-            if !s.out.is_empty() && !s.listed {
-                s.listed = true;
-                self.ready.push_back(id);
-            }
-            let Some(ev) = s.proto.poll_event() else {
+            let Some(ev) = s.stomp.poll_event() else {
                 break;
             };
-            match ev {
-                ProtoEvent::Connect {
-                    login,
-                    passcode,
-                    host,
-                } => self.on_connect(id, login.as_deref(), passcode.as_deref(), host.as_deref()),
-                ProtoEvent::Frame(f) => {
-                    if s.state != State::Open {
-                        continue;
-                    }
-                    count_in(&mut self.stats, &f);
-                    if let Err(fatal) = self.on_frame(id, f) {
-                        self.stats.protocol_errors += 1;
-                        self.close(
-                            id,
-                            CloseReason::ProtocolError(fatal.message.clone()),
-                            Some(fatal),
-                        );
-                    }
-                }
-                ProtoEvent::HeartBeat => self.stats.frames_in.heartbeat += 1,
-                ProtoEvent::ProtocolError(message) => {
-                    // The session machine queued its ERROR already.
-                    self.stats.protocol_errors += 1;
-                    self.close(id, CloseReason::ProtocolError(message), None);
-                }
-                ProtoEvent::HeartbeatTimeout => {
-                    self.stats.heartbeat_timeouts += 1;
-                    self.close(id, CloseReason::HeartbeatTimeout, None);
-                }
-            }
+            self.on_event(id, ev);
         }
         self.sync_timer(id);
+    }
+
+    /// Moves the session's queued output (protocol replies: never bounded) to `out`.
+    fn flush(&mut self, id: SessionId) {
+        let Some(s) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        while let Some(t) = s.stomp.poll_transmit_frame() {
+            let t = Transmit::from(t);
+            count_out(&mut self.stats, &t);
+            s.out_bytes += t.len();
+            s.out.push_back(t);
+        }
+        if !s.out.is_empty() && !s.listed {
+            s.listed = true;
+            self.ready.push_back(id);
+        }
+    }
+
+    /// Moves the session's queued output to `out` within the session's output bound; what
+    /// does not fit is dropped and `Err` returned (the caller ends the session).
+    fn flush_bounded(&mut self, id: SessionId) -> Result<(), ()> {
+        let (max_bytes, max_frames) = (self.config.max_output_bytes, self.config.max_output_frames);
+        let Some(s) = self.sessions.get_mut(&id) else {
+            return Ok(());
+        };
+        let mut fits = true;
+        while let Some(t) = s.stomp.poll_transmit_frame() {
+            let t = Transmit::from(t);
+            if !fits || s.out_bytes + t.len() > max_bytes || s.out.len() >= max_frames {
+                fits = false;
+                continue;
+            }
+            count_out(&mut self.stats, &t);
+            s.out_bytes += t.len();
+            s.out.push_back(t);
+        }
+        if !s.out.is_empty() && !s.listed {
+            s.listed = true;
+            self.ready.push_back(id);
+        }
+        if fits { Ok(()) } else { Err(()) }
+    }
+
+    fn on_event(&mut self, id: SessionId, ev: ServerEvent) {
+        let open = self
+            .sessions
+            .get(&id)
+            .is_some_and(|s| s.state == State::Open);
+        let frame = match ev {
+            ServerEvent::Connect(req) => {
+                if let Some(s) = self.sessions.get_mut(&id) {
+                    s.negotiated = true;
+                }
+                self.on_connect(
+                    id,
+                    req.login.as_deref(),
+                    req.passcode.as_deref(),
+                    req.host.as_deref(),
+                );
+                return;
+            }
+            ServerEvent::Closed(reason) => {
+                self.on_session_closed(id, reason);
+                return;
+            }
+            _ if !open => return,
+            ServerEvent::Held {
+                command, receipt, ..
+            } => {
+                // Counted when it arrives; routed when its COMMIT releases it.
+                let c = &mut self.stats.frames_in;
+                match command {
+                    Command::Send => c.send += 1,
+                    Command::Nack => c.nack += 1,
+                    _ => c.ack += 1,
+                }
+                if let Some(r) = receipt {
+                    self.push_receipt(id, &r);
+                }
+                return;
+            }
+            // Without a relay, a SEND is routed from its frame as parsed: no owned copy of
+            // its destination and headers (the per-publish cost a broker pays most).
+            ServerEvent::Send(e) if self.relay.is_none() => {
+                self.on_send(id, e);
+                return;
+            }
+            ServerEvent::Send(e) => Inbound::send(e),
+            ServerEvent::Subscribe(e) => Inbound::subscribe(e),
+            ServerEvent::Unsubscribe(e) => Inbound::Unsubscribe {
+                id: e.id,
+                receipt: e.receipt,
+            },
+            ServerEvent::Ack(e) => Inbound::ack(e, false),
+            ServerEvent::Nack(e) => Inbound::ack(e, true),
+            ServerEvent::Begin {
+                transaction,
+                receipt,
+            } => Inbound::Begin {
+                transaction,
+                receipt,
+            },
+            ServerEvent::Commit {
+                transaction,
+                receipt,
+            } => Inbound::End {
+                commit: true,
+                transaction,
+                receipt,
+            },
+            ServerEvent::Abort {
+                transaction,
+                receipt,
+                ..
+            } => Inbound::End {
+                commit: false,
+                transaction,
+                receipt,
+            },
+            ServerEvent::Disconnect { receipt } => Inbound::Disconnect { receipt },
+        };
+        count_in(&mut self.stats, &frame);
+        if let Err(fatal) = self.on_frame(id, frame) {
+            self.stats.protocol_errors += 1;
+            self.close(
+                id,
+                CloseReason::ProtocolError(fatal.message.clone()),
+                Some(fatal),
+            );
+        }
+    }
+
+    /// Routes a client's SEND (outside a transaction, or released by its COMMIT), then
+    /// answers its receipt, as `on_frame` does for the other frames.
+    fn on_send(&mut self, id: SessionId, e: SendEvent) {
+        let SendEvent {
+            frame,
+            transaction,
+            receipt,
+        } = e;
+        if transaction.is_none() {
+            // Released by COMMIT: counted when it arrived (as `Held`).
+            self.stats.frames_in.send += 1;
+        }
+        // The session validated that it has one.
+        let destination: Arc<str> = frame.header("destination").unwrap_or_default().into();
+        let body = frame.body().clone();
+        let result = self.client_send(
+            id,
+            destination,
+            UserHeaders::Send(frame),
+            body,
+            receipt.as_deref(),
+        );
+        match result {
+            Ok(()) => {
+                if let Some(r) = receipt {
+                    self.push_receipt(id, &r);
+                }
+            }
+            Err(fatal) => {
+                self.stats.protocol_errors += 1;
+                self.close(
+                    id,
+                    CloseReason::ProtocolError(fatal.message.clone()),
+                    Some(fatal),
+                );
+            }
+        }
+    }
+
+    /// The session closed itself: a violation or timeout (its ERROR is queued already), or
+    /// the end of what the broker did (DISCONNECT, reject, an ERROR it sent).
+    fn on_session_closed(&mut self, id: SessionId, reason: SessionClose) {
+        let SessionClose::Violation(v) = reason else {
+            return;
+        };
+        let reason = match v {
+            Violation::HeartBeatTimeout => {
+                self.stats.heartbeat_timeouts += 1;
+                CloseReason::HeartbeatTimeout
+            }
+            v => {
+                self.stats.protocol_errors += 1;
+                let message = self
+                    .sessions
+                    .get(&id)
+                    .and_then(|s| s.stomp.error())
+                    .and_then(|e| e.reply.as_ref())
+                    .and_then(|f| f.header("message").map(str::to_owned))
+                    .unwrap_or_else(|| inbound::violation_message(&v, None));
+                CloseReason::ProtocolError(message)
+            }
+        };
+        self.close(id, reason, None);
     }
 
     fn sync_timer(&mut self, id: SessionId) {
@@ -819,7 +1107,7 @@ impl Broker {
         let t = if s.state == State::Closing {
             None
         } else {
-            s.proto.poll_timeout()
+            s.stomp.poll_timeout()
         };
         // `s.timer` is the wake-up scheduled in the heap. A later deadline keeps the earlier
         // wake-up (it re-arms when it fires), so the heap holds about one entry per session
@@ -862,7 +1150,7 @@ impl Broker {
                     return;
                 }
                 s.state = State::Open;
-                s.proto.accept(&self.config, id, user.as_deref(), self.now);
+                accept(&mut s.stomp, id, user.as_deref());
                 if let Some(u) = &user {
                     self.users.entry(u.clone()).or_default().push(id);
                 }
@@ -871,20 +1159,12 @@ impl Broker {
             }
             AuthDecision::Reject { message } => {
                 self.stats.auth_failures += 1;
-                s.proto.reject();
-                self.close(
-                    id,
-                    CloseReason::AuthRejected,
-                    Some(Fatal::new(message, None)),
-                );
+                // Queues the ERROR with `message`.
+                let _ = s.stomp.reject(&message);
+                self.flush(id);
+                self.close(id, CloseReason::AuthRejected, None);
             }
         }
-    }
-
-    fn esc(&self, id: SessionId) -> Escaping {
-        self.sessions
-            .get(&id)
-            .map_or(Escaping::V12, |s| s.proto.escaping())
     }
 
     fn on_frame(&mut self, id: SessionId, f: Inbound) -> Result<(), Fatal> {
@@ -896,28 +1176,6 @@ impl Broker {
         } else {
             f
         };
-        if let Some(txid) = f.transaction() {
-            let max = self.config.max_frames_per_transaction;
-            let receipt = f.receipt().map(str::to_owned);
-            let s = self
-                .sessions
-                .get_mut(&id)
-                .ok_or_else(|| Fatal::new("gone", None))?;
-            let Some(buf) = s.tx.get_mut(txid) else {
-                return Err(Fatal::new(
-                    format!("unknown transaction {txid}"),
-                    receipt.as_deref(),
-                ));
-            };
-            if buf.len() >= max {
-                return Err(Fatal::new("transaction too large", receipt.as_deref()));
-            }
-            buf.push(f);
-            if let Some(r) = receipt {
-                self.push_receipt(id, &r);
-            }
-            return Ok(());
-        }
         let receipt = f.receipt().map(str::to_owned);
         let disconnect = matches!(f, Inbound::Disconnect { .. });
         self.apply(id, f)?;
@@ -930,10 +1188,16 @@ impl Broker {
         Ok(())
     }
 
+    /// Answers a client's `receipt` (the session's receipts are manual: a RECEIPT follows
+    /// what the frame caused).
     fn push_receipt(&mut self, id: SessionId, receipt_id: &str) {
-        let t = Transmit::whole(wire::receipt(receipt_id, self.esc(id)));
-        self.stats.frames_out.receipt += 1;
-        if self.push_out(id, t).is_err() {
+        let Some(s) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        if s.stomp.send_receipt(receipt_id).is_err() {
+            return; // closed meanwhile: nothing more is sent
+        }
+        if self.flush_bounded(id).is_err() {
             self.slow_consumer(id);
         }
     }
@@ -947,7 +1211,15 @@ impl Broker {
                 ack,
                 headers,
                 receipt,
-            } => self.subscribe(id, sub_id, destination, ack, headers, receipt.as_deref()),
+                key,
+            } => self.subscribe(
+                id,
+                (sub_id, key),
+                destination,
+                ack,
+                headers,
+                receipt.as_deref(),
+            ),
             Inbound::Unsubscribe {
                 id: sub_id,
                 receipt,
@@ -967,64 +1239,25 @@ impl Broker {
                 body,
                 receipt,
                 ..
-            } => self.client_send(id, &destination, headers, body, receipt.as_deref()),
-            Inbound::Ack {
-                nack,
-                id: ack_id,
-                subscription,
-                receipt,
-                ..
-            } => self.ack(
+            } => self.client_send(
                 id,
-                nack,
-                &ack_id,
-                subscription.as_deref(),
+                destination.into(),
+                UserHeaders::Owned(headers),
+                body,
                 receipt.as_deref(),
             ),
-            Inbound::Begin {
-                transaction,
-                receipt,
+            Inbound::Ack {
+                nack,
+                subscription,
+                message_ids,
+                ..
             } => {
-                let max = self.config.max_transactions_per_session;
-                let s = self
-                    .sessions
-                    .get_mut(&id)
-                    .ok_or_else(|| Fatal::new("gone", None))?;
-                if s.tx.contains_key(&transaction) {
-                    return Err(Fatal::new(
-                        format!("transaction {transaction} already begun"),
-                        receipt.as_deref(),
-                    ));
-                }
-                if s.tx.len() >= max {
-                    return Err(Fatal::new("too many transactions", receipt.as_deref()));
-                }
-                s.tx.insert(transaction, Vec::new());
+                self.ack(id, nack, &subscription, &message_ids);
                 Ok(())
             }
-            Inbound::End {
-                commit,
-                transaction,
-                receipt,
-            } => {
-                let s = self
-                    .sessions
-                    .get_mut(&id)
-                    .ok_or_else(|| Fatal::new("gone", None))?;
-                let Some(frames) = s.tx.remove(&transaction) else {
-                    return Err(Fatal::new(
-                        format!("unknown transaction {transaction}"),
-                        receipt.as_deref(),
-                    ));
-                };
-                if commit {
-                    for f in frames {
-                        self.apply(id, f)?;
-                    }
-                }
-                Ok(())
-            }
-            Inbound::Disconnect { .. } => Ok(()),
+            // The session holds a transaction's frames and releases them (as frames routed
+            // above) before its COMMIT; DISCONNECT is the caller's.
+            Inbound::Begin { .. } | Inbound::End { .. } | Inbound::Disconnect { .. } => Ok(()),
         }
     }
 
@@ -1052,7 +1285,7 @@ impl Broker {
     fn subscribe(
         &mut self,
         id: SessionId,
-        sub_id: String,
+        (sub_id, session_key): (String, SubscriptionKey),
         destination: String,
         ack: AckMode,
         headers: Vec<(String, String)>,
@@ -1099,7 +1332,6 @@ impl Broker {
                 ));
             }
         };
-        let max_subs = self.config.max_subscriptions_per_session;
         let max_queues = self.config.max_queues;
         let queue_exists = kind == SubKind::Queue && self.queues.contains_key(destination.as_str());
         let nqueues = self.queues.len();
@@ -1107,15 +1339,7 @@ impl Broker {
             .sessions
             .get_mut(&id)
             .ok_or_else(|| Fatal::new("gone", None))?;
-        if s.subs.contains_key(sub_id.as_str()) || s.relay_subs.contains(sub_id.as_str()) {
-            return Err(Fatal::new(
-                format!("duplicate subscription id {sub_id}"),
-                receipt,
-            ));
-        }
-        if s.subs.len() + s.relay_subs.len() >= max_subs {
-            return Err(Fatal::new("too many subscriptions", receipt));
-        }
+        // The session refused duplicate ids and subscriptions beyond the limit already.
         if kind == SubKind::Queue && !queue_exists && nqueues >= max_queues {
             return Err(Fatal::new("too many queues", receipt));
         }
@@ -1129,6 +1353,7 @@ impl Broker {
                 kind,
                 ack,
                 unacked: VecDeque::new(),
+                session_key,
             },
         );
         let user = s.user.clone();
@@ -1204,39 +1429,27 @@ impl Broker {
         }
     }
 
-    fn ack(
-        &mut self,
-        id: SessionId,
-        nack: bool,
-        ack_id: &str,
-        subscription: Option<&str>,
-        receipt: Option<&str>,
-    ) -> Result<(), Fatal> {
-        let unknown = || Fatal::new(format!("unknown ack id {ack_id}"), receipt);
-        let n: u64 = ack_id.parse().map_err(|_| unknown())?;
-        let s = self.sessions.get_mut(&id).ok_or_else(unknown)?;
-        let mut found: Option<Arc<str>> = None;
-        for (k, sub) in &s.subs {
-            if subscription.is_some_and(|want| want != &**k) {
+    /// The session resolved an ACK or NACK to `message_ids` of subscription `sub_id`: they
+    /// are no longer owned; NACKed queue messages go back to their queue.
+    fn ack(&mut self, id: SessionId, nack: bool, sub_id: &str, message_ids: &[String]) {
+        let Some(s) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        let Some(sub) = s.subs.get_mut(sub_id) else {
+            return;
+        };
+        let mut taken = VecDeque::with_capacity(message_ids.len());
+        for mid in message_ids {
+            // The broker's message ids are its delivery ids, issued in order.
+            let Ok(n) = mid.parse::<u64>() else {
                 continue;
-            }
-            if sub.unacked.binary_search_by_key(&n, |u| u.id).is_ok() {
-                found = Some(k.clone());
-                break;
+            };
+            if let Ok(pos) = sub.unacked.binary_search_by_key(&n, |u| u.id)
+                && let Some(u) = sub.unacked.remove(pos)
+            {
+                taken.push_back(u);
             }
         }
-        let key = found.ok_or_else(unknown)?;
-        let Some(sub) = s.subs.get_mut(&key) else {
-            return Err(unknown());
-        };
-        let pos = sub
-            .unacked
-            .binary_search_by_key(&n, |u| u.id)
-            .map_err(|_| unknown())?;
-        let taken: VecDeque<Unacked> = match sub.ack {
-            AckMode::Client => sub.unacked.drain(..=pos).collect(),
-            _ => sub.unacked.remove(pos).into_iter().collect(),
-        };
         if sub.kind == SubKind::Queue {
             self.dirty_queues.push(sub.destination.clone());
         }
@@ -1244,26 +1457,25 @@ impl Broker {
             let dest = sub.destination.clone();
             self.requeue(dest, taken);
         }
-        Ok(())
     }
 
     fn client_send(
         &mut self,
         id: SessionId,
-        destination: &str,
-        headers: Vec<(String, String)>,
+        destination: Arc<str>,
+        headers: UserHeaders,
         body: Bytes,
         receipt: Option<&str>,
     ) -> Result<(), Fatal> {
-        let kind = self.config.kind(destination);
+        let kind = self.config.kind(&destination);
         if kind == Kind::App {
             let user = self.sessions.get(&id).and_then(|s| s.user.clone());
             self.stats.app_events += 1;
             self.events.push_back(Event::Message(AppMessage {
                 session: id,
                 user,
-                destination: destination.to_owned(),
-                headers,
+                destination: destination.to_string(),
+                headers: headers.into_owned(),
                 body,
             }));
             return Ok(());
@@ -1288,10 +1500,11 @@ impl Broker {
     /// Routes a message to a broker destination.
     fn route(
         &mut self,
-        destination: &str,
-        headers: Vec<(String, String)>,
+        dest: Arc<str>,
+        headers: UserHeaders,
         body: Bytes,
     ) -> Result<usize, PublishError> {
+        let destination: &str = &dest;
         self.check_destination(destination)
             .map_err(PublishError::InvalidDestination)?;
         self.check_size(&body)?;
@@ -1300,13 +1513,13 @@ impl Broker {
             Kind::App | Kind::Unknown => {
                 Err(PublishError::NotABrokerDestination(destination.to_owned()))
             }
-            Kind::Relay => self.relay_publish(destination, headers, body),
+            Kind::Relay => self.relay_publish(destination, headers.into_owned(), body),
             Kind::Topic => {
                 if pattern::is_pattern(destination, sep) {
                     return Err(PublishError::InvalidDestination(destination.to_owned()));
                 }
                 self.stats.messages_published += 1;
-                let msg = Msg::new(destination.into(), headers, body);
+                let msg = Msg::new(dest, headers, body);
                 Ok(self.fan_out(&msg))
             }
             Kind::Queue => {
@@ -1320,14 +1533,14 @@ impl Broker {
                     None if nq >= self.config.max_queues => {
                         return Err(PublishError::TooManyQueues);
                     }
-                    None => self.queues.entry(destination.into()).or_default(),
+                    None => self.queues.entry(dest.clone()).or_default(),
                 };
                 if q.pending.len() >= depth {
                     return Err(PublishError::QueueFull(destination.to_owned()));
                 }
                 self.stats.messages_published += 1;
                 q.pending.push_back(Pending {
-                    msg: Msg::new(destination.into(), headers, body),
+                    msg: Msg::new(dest.clone(), headers, body),
                     redelivered: false,
                 });
                 let before = self.stats.messages_delivered;
@@ -1424,7 +1637,7 @@ impl Broker {
         let Some(s) = self.sessions.get_mut(&sid) else {
             return false;
         };
-        if s.state != State::Open {
+        if !s.deliverable() {
             return false;
         }
         if over {
@@ -1527,10 +1740,14 @@ impl Broker {
         let Some(s) = self.sessions.get_mut(&sid) else {
             return Ok(false);
         };
-        if s.state != State::Open {
+        if !s.deliverable() {
             return Ok(false);
         }
-        let esc = s.proto.escaping();
+        let Some(shared) = msg.shared(s.stomp.version(), redelivered) else {
+            // A header the session's version cannot carry (CR/LF for STOMP 1.0): this
+            // subscriber cannot get the message.
+            return Ok(false);
+        };
         let Some(sub) = s.subs.get_mut(sub) else {
             return Ok(false);
         };
@@ -1539,24 +1756,35 @@ impl Broker {
         if acked && sub.unacked.len() >= max_unacked {
             return Err(());
         }
-        let head = wire::message_head(
-            &wire::Delivery {
-                destination: &msg.destination,
-                message_id: id,
-                subscription: &sub.id,
-                ack: acked,
-                redelivered,
-            },
-            msg.common(esc),
-            esc,
-        );
-        let t = Transmit {
-            head,
-            body: msg.body.clone(),
-            tail: b"\0",
+        // The frame is handed straight back only with nothing queued ahead of it. The broker
+        // moves the session's own output (protocol replies, never bounded, as in `flush`) to
+        // `out` as soon as it is queued, so this is normally empty already.
+        while let Some(t) = s.stomp.poll_transmit_frame() {
+            let t = Transmit::from(t);
+            count_out(&mut self.stats, &t);
+            s.out_bytes += t.len();
+            s.out.push_back(t);
+            if !s.listed {
+                s.listed = true;
+                self.ready.push_back(sid);
+            }
+        }
+        let mut id_buf = [0u8; 20];
+        let message_id = fmt_u64(id, &mut id_buf);
+        // Output queued now counts for the session's heart-beats as of now.
+        s.stomp.advance_time(self.now);
+        let Ok(t) = s
+            .stomp
+            .send_shared_frame_to(sub.session_key, message_id, shared)
+        else {
+            // Refused by the session's books (e.g. its acknowledgement bound) or a
+            // subscription id its version cannot carry: not delivered.
+            return Ok(false);
         };
+        let t = Transmit::from(t);
         let len = t.len();
         if s.out_bytes + len > max_bytes || s.out.len() >= max_frames {
+            // The caller ends the session as a slow consumer.
             return Err(());
         }
         self.next_delivery += 1;
@@ -1569,7 +1797,6 @@ impl Broker {
         }
         s.out_bytes += len;
         s.out.push_back(t);
-        s.proto.on_transmit(self.now);
         if !s.listed {
             s.listed = true;
             self.ready.push_back(sid);
@@ -1577,24 +1804,6 @@ impl Broker {
         self.stats.messages_delivered += 1;
         self.stats.frames_out.message += 1;
         Ok(true)
-    }
-
-    fn push_out(&mut self, sid: SessionId, t: Transmit) -> Result<(), ()> {
-        let (max_bytes, max_frames) = (self.config.max_output_bytes, self.config.max_output_frames);
-        let Some(s) = self.sessions.get_mut(&sid) else {
-            return Ok(());
-        };
-        if s.out_bytes + t.len() > max_bytes || s.out.len() >= max_frames {
-            return Err(());
-        }
-        s.out_bytes += t.len();
-        s.out.push_back(t);
-        s.proto.on_transmit(self.now);
-        if !s.listed {
-            s.listed = true;
-            self.ready.push_back(sid);
-        }
-        Ok(())
     }
 
     fn slow_consumer(&mut self, sid: SessionId) {
@@ -1615,7 +1824,6 @@ impl Broker {
     /// Ends a session: optional ERROR (queued past the output bound), subscriptions removed,
     /// unacknowledged queue messages redelivered, transactions aborted, `Closed` event.
     fn close(&mut self, id: SessionId, reason: CloseReason, error: Option<Fatal>) {
-        let esc = self.esc(id);
         let Some(s) = self.sessions.get_mut(&id) else {
             return;
         };
@@ -1623,17 +1831,16 @@ impl Broker {
             return;
         }
         s.state = State::Closing;
-        s.tx.clear();
         if let Some(f) = error {
-            let t = Transmit::whole(wire::error(&f.message, f.receipt.as_deref(), esc));
-            self.stats.frames_out.error += 1;
-            s.out_bytes += t.len();
-            s.out.push_back(t);
-            if !s.listed {
-                s.listed = true;
-                self.ready.push_back(id);
-            }
+            // Queued past the output bound; the session closes with it.
+            let _ = s
+                .stomp
+                .send_error(&f.message, f.receipt.as_deref(), f.message.as_bytes());
+            self.flush(id);
         }
+        let Some(s) = self.sessions.get_mut(&id) else {
+            return;
+        };
         let user = s.user.clone();
         let subs: Vec<Arc<str>> = s.subs.keys().cloned().collect();
         for k in subs {
@@ -1660,6 +1867,76 @@ impl Broker {
     }
 }
 
+/// The configuration of every client's `ServerSession`, from the broker's.
+fn session_config(config: &Config) -> ServerConfig {
+    // CONNECTED headers are never escaped: keep values on one line.
+    let server: String = config
+        .server_name
+        .chars()
+        .filter(|c| !matches!(c, '\n' | '\r'))
+        .collect();
+    ServerConfig {
+        heart_beat: HeartBeat {
+            send_ms: config.heart_beat.0,
+            receive_ms: config.heart_beat.1,
+        },
+        heartbeat_grace_percent: config.heart_beat_grace.max(1).saturating_mul(100),
+        // The broker never required `host` (many WebSocket clients omit it).
+        require_host: false,
+        connect_limits: Limits::unauthenticated(),
+        limits: config.frame_limits,
+        max_subscriptions: config.max_subscriptions_per_session,
+        max_transactions: config.max_transactions_per_session,
+        max_transaction_frames: config.max_frames_per_transaction,
+        // Bounded by the frames per transaction and the frame size limit.
+        max_transaction_bytes: config
+            .max_frames_per_transaction
+            .saturating_mul(config.frame_limits.max_body_bytes),
+        // Bounded per subscription by the broker (max_unacked_per_subscription).
+        max_pending_acks: config
+            .max_subscriptions_per_session
+            .saturating_mul(config.max_unacked_per_subscription),
+        // The broker moves output out at once and bounds its own queue.
+        max_pending_output: usize::MAX,
+        auto_receipts: false,
+        connect_timeout_ms: Some(config.connect_timeout_ms),
+        server: Some(server),
+        // Every body is shared by its deliveries, never copied per subscriber.
+        share_bodies_from: 0,
+        v1_0_connected_headers: true,
+        v1_0_subscription_header: true,
+        violation_message: Some(ViolationMessage(inbound::violation_message)),
+        // An ERROR may go past the output bound by a small margin only.
+        error_quotes_frame: false,
+        ..ServerConfig::default()
+    }
+}
+
+/// Accepts a CONNECT: CONNECTED with `session` and `user-name`.
+pub(crate) fn accept(stomp: &mut ServerSession, id: SessionId, user: Option<&str>) {
+    let session = id.to_string();
+    let user: Option<String> =
+        user.map(|u| u.chars().filter(|c| !matches!(c, '\n' | '\r')).collect());
+    let headers: Vec<(&str, &str)> = user.iter().map(|u| ("user-name", u.as_str())).collect();
+    let _ = stomp.accept(&Accept {
+        session: Some(&session),
+        headers: &headers,
+    });
+}
+
+fn fmt_u64(mut n: u64, buf: &mut [u8; 20]) -> &str {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(&buf[i..]).unwrap_or("0")
+}
+
 fn owned_headers(headers: &[(&str, &str)]) -> Vec<(String, String)> {
     headers
         .iter()
@@ -1670,22 +1947,36 @@ fn owned_headers(headers: &[(&str, &str)]) -> Vec<(String, String)> {
 
 /// Headers the broker sets on MESSAGE itself (or that are transport-only on SEND).
 pub(crate) fn is_broker_header(k: &str) -> bool {
+    is_broker_header_bytes(k.as_bytes())
+}
+
+/// [`is_broker_header`] by the name's bytes.
+fn is_broker_header_bytes(k: &[u8]) -> bool {
     matches!(
         k,
-        "destination"
-            | "message-id"
-            | "subscription"
-            | "ack"
-            | "redelivered"
-            | "content-length"
-            | "receipt"
-            | "transaction"
+        b"destination"
+            | b"message-id"
+            | b"subscription"
+            | b"ack"
+            | b"redelivered"
+            | b"content-length"
+            | b"receipt"
+            | b"transaction"
     )
 }
 
 fn count_in(stats: &mut Stats, f: &Inbound) {
     let c = &mut stats.frames_in;
     match f {
+        // Released by COMMIT: counted when it arrived.
+        Inbound::Send {
+            transaction: Some(_),
+            ..
+        }
+        | Inbound::Ack {
+            transaction: Some(_),
+            ..
+        } => {}
         Inbound::Subscribe { .. } => c.subscribe += 1,
         Inbound::Unsubscribe { .. } => c.unsubscribe += 1,
         Inbound::Send { .. } => c.send += 1,

@@ -1,6 +1,7 @@
 //! A sans-IO STOMP broker: the message flow of Spring's "simple broker" (client inbound ->
 //! application or broker -> client outbound) as a state machine that owns the STOMP sessions
-//! of all clients and routes between them.
+//! of all clients (one [`stompbox_stomp::server::ServerSession`] each: framing, CONNECT,
+//! heart-beats, validation, transactions, acknowledgement books) and routes between them.
 //!
 //! No sockets, no clock, no threads: the host opens a session per transport
 //! ([`Broker::open_session`]), feeds its bytes ([`Broker::handle_read`]), drains its output
@@ -184,7 +185,6 @@ mod broker;
 mod config;
 mod inbound;
 pub mod pattern;
-mod session;
 mod stats;
 mod wire;
 

@@ -16,7 +16,9 @@ pub(crate) const SHARE_BODY_AT: usize = 512;
 /// A frame whose body is below 512 bytes, and every frame the session builds itself
 /// (CONNECTED, RECEIPT, ERROR), is one contiguous `head` (its body was copied next to its
 /// head); a frame with a larger body is `head` (command and headers), `body` (the caller's
-/// `Bytes`, shared) and `tail` (the NUL terminator).
+/// `Bytes`, shared) and `tail` (the NUL terminator). A MESSAGE from
+/// `ServerSession::send_shared_frame` is always `head`, shared `body` (possibly empty) and
+/// `tail`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Transmit {
     /// The command and headers, or the whole frame when it is contiguous.
@@ -67,16 +69,36 @@ impl Transmit {
 /// Invariants: the bytes are `queue` then `staging`, in order; `pending` is their total;
 /// `units` sums to `pending + front_done`, where `front_done` is how much of the first unit
 /// was already taken by byte-stream polling.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Output {
     queue: VecDeque<Bytes>,
     staging: BytesMut,
     pending: usize,
     units: VecDeque<usize>,
     front_done: usize,
+    /// Bodies at least this long (and not empty) are queued shared, not copied.
+    share_at: usize,
+}
+
+impl Default for Output {
+    fn default() -> Output {
+        Output::sharing_from(SHARE_BODY_AT)
+    }
 }
 
 impl Output {
+    /// An output queue that shares bodies of at least `share_at` bytes.
+    pub(crate) fn sharing_from(share_at: usize) -> Output {
+        Output {
+            queue: VecDeque::new(),
+            staging: BytesMut::new(),
+            pending: 0,
+            units: VecDeque::new(),
+            front_done: 0,
+            share_at,
+        }
+    }
+
     pub(crate) fn pending(&self) -> usize {
         self.pending
     }
@@ -125,7 +147,7 @@ impl Output {
     /// Appends a body followed by the NUL terminator.
     pub(crate) fn push_body(&mut self, body: Bytes) {
         self.pending += body.len() + 1;
-        if body.len() >= SHARE_BODY_AT {
+        if !body.is_empty() && body.len() >= self.share_at {
             if !self.staging.is_empty() {
                 self.queue.push_back(self.staging.split().freeze());
             }

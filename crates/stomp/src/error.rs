@@ -127,6 +127,11 @@ pub enum UsageError {
     LimitExceeded(&'static str),
     /// A header cannot be represented in the negotiated version.
     Encode(EncodeError),
+    /// A [`crate::server::SharedMessage`] encoded for another version than the session's.
+    WrongVersion,
+    /// Output is queued in the session that a frame handed straight back would overtake
+    /// ([`crate::server::ServerSession::send_shared_frame`]): take it first.
+    OutputPending,
 }
 
 impl fmt::Display for UsageError {
@@ -144,6 +149,8 @@ impl fmt::Display for UsageError {
             UsageError::MissingHeader(h) => write!(f, "missing required header '{h}'"),
             UsageError::LimitExceeded(what) => write!(f, "limit exceeded: {what}"),
             UsageError::Encode(e) => fmt::Display::fmt(e, f),
+            UsageError::WrongVersion => f.write_str("message encoded for another version"),
+            UsageError::OutputPending => f.write_str("queued output must be taken first"),
         }
     }
 }

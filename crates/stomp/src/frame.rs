@@ -300,7 +300,7 @@ impl Spans {
     }
 
     #[inline]
-    fn inline_iter(&self) -> impl Iterator<Item = Span> + '_ {
+    fn inline_iter(&self) -> impl Iterator<Item = Span> + Clone + '_ {
         self.inline_slice().iter().map(|&s| self.widen(s))
     }
 
@@ -334,7 +334,7 @@ impl Spans {
     }
 
     #[inline]
-    pub(crate) fn iter(&self) -> impl Iterator<Item = Span> + '_ {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = Span> + Clone + '_ {
         self.inline_iter()
             .chain(self.spilled_slice().iter().copied())
     }
@@ -450,8 +450,9 @@ impl Frame {
         self.header(name).is_some()
     }
 
-    /// Every header entry in wire order, repeats included.
-    pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+    /// Every header entry in wire order, repeats included. The iterator is `Clone`, so a
+    /// caller can walk the headers twice (e.g. to size a buffer, then to fill it).
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> + Clone + '_ {
         self.spans.iter().map(|s| {
             (
                 self.str_at(s.start, s.name_end),

@@ -65,10 +65,19 @@
 //! refuses with [`UsageError::LimitExceeded`] (queueing nothing) once
 //! [`ServerSession::pending_output`] reaches [`ServerConfig::max_pending_output`], and
 //! [`ServerSession::pending_frames`] counts queued frames.
+//!
+//! # Fan-out
+//!
+//! A message delivered to many sessions is encoded once: [`SharedMessage`] holds its
+//! destination, user headers and `content-length`, escaped for one version, and its body.
+//! [`ServerSession::send_shared`] queues a delivery of it, writing only `message-id`,
+//! `subscription` and `ack`; [`ServerSession::send_shared_frame`] hands the delivery straight
+//! back as a whole [`Transmit`] (its own head, the shared body, a static NUL) without touching
+//! the session's output queue, for hosts that keep their own queue of whole frames.
 
 pub use crate::common::Transmit;
 use crate::common::{Output, Timer};
-use crate::encoder::HeadWriter;
+use crate::encoder::{EncodeError, HeadWriter};
 use crate::error::{PeerError, UsageError, Violation};
 use crate::frame::{AckMode, Command, Frame, HeartBeat, Negotiated, Version};
 use crate::parser::{Limits, Parser};
@@ -78,6 +87,9 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use bytes::{BufMut, Bytes, BytesMut};
 use core::fmt;
+use core::hash::{BuildHasherDefault, Hasher};
+use core::sync::atomic::{AtomicU64, Ordering};
+use hashbrown::HashMap;
 
 /// Server session configuration. `Default` gives secure, small limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,7 +140,45 @@ pub struct ServerConfig {
     pub connect_timeout_ms: Option<u64>,
     /// The CONNECTED `server` header (default `stompbox/<version>`; `None` omits it).
     pub server: Option<String>,
+    /// Bodies at least this long are queued as the caller's shared `Bytes` instead of being
+    /// copied next to their head (default 512, see [Output](self#output)). 0 shares every
+    /// non-empty body, so each MESSAGE from [`ServerSession::poll_transmit_frame`] has its
+    /// body as [`Transmit::body`]: for hosts that hand bodies on by reference.
+    pub share_bodies_from: usize,
+    /// Send `version` and `heart-beat` (`0,0`) in a STOMP 1.0 CONNECTED too (default
+    /// `false`: 1.0 defines neither; 1.0 clients ignore headers they do not know).
+    pub v1_0_connected_headers: bool,
+    /// Name the subscription in every MESSAGE, also on a STOMP 1.0 SUBSCRIBE without `id`
+    /// (whose id is its destination; default `false`: 1.0 defines no `subscription` header).
+    pub v1_0_subscription_header: bool,
+    /// Chooses the ERROR `message` for a client's violation (default `None`: the
+    /// violation's `Display`), for hosts whose clients expect their own texts.
+    pub violation_message: Option<ViolationMessage>,
+    /// Quote the offending frame's command and headers in the body of a violation's ERROR
+    /// (default `true`). `false` keeps the ERROR as small as its message, for hosts that
+    /// bound their queued output to a small margin.
+    pub error_quotes_frame: bool,
 }
+
+/// A host's texts for violations ([`ServerConfig::violation_message`]): gets the violation
+/// and the offending frame (when there is one, e.g. not for a parse error or a timeout) and
+/// returns the ERROR `message` header (CR and LF are replaced by spaces).
+#[derive(Clone, Copy)]
+pub struct ViolationMessage(pub fn(&Violation, Option<&Frame>) -> String);
+
+impl fmt::Debug for ViolationMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ViolationMessage(..)")
+    }
+}
+
+impl PartialEq for ViolationMessage {
+    fn eq(&self, other: &ViolationMessage) -> bool {
+        core::ptr::fn_addr_eq(self.0, other.0)
+    }
+}
+
+impl Eq for ViolationMessage {}
 
 impl Default for ServerConfig {
     fn default() -> ServerConfig {
@@ -151,6 +201,11 @@ impl Default for ServerConfig {
             auto_receipts: true,
             connect_timeout_ms: Some(10_000),
             server: Some(alloc::format!("stompbox/{}", env!("CARGO_PKG_VERSION"))),
+            share_bodies_from: crate::common::SHARE_BODY_AT,
+            v1_0_connected_headers: false,
+            v1_0_subscription_header: false,
+            violation_message: None,
+            error_quotes_frame: true,
         }
     }
 }
@@ -247,6 +302,22 @@ pub struct SubscribeEvent {
     pub receipt: Option<String>,
     /// The frame, for other headers (selectors, prefetch, ...).
     pub frame: Frame,
+    /// Names this subscription in [`ServerSession::send_shared_to`] /
+    /// [`ServerSession::send_shared_frame_to`] without a lookup by id.
+    pub key: SubscriptionKey,
+}
+
+/// A subscription of one [`ServerSession`], as [`SubscribeEvent::key`] reported it: a host
+/// that routes many messages keeps it with its own record of the subscription and delivers
+/// with [`ServerSession::send_shared_frame_to`], which then finds the subscription without
+/// hashing its id. A key is only good for the session that issued it and only while the
+/// subscription exists: after UNSUBSCRIBE (even if the client reuses the id), or given to
+/// another session, it is [`UsageError::UnknownSubscription`], never another subscription.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SubscriptionKey {
+    slot: u32,
+    /// Unique over all sessions of the process (see `NEXT_SERIAL`).
+    serial: u64,
 }
 
 /// A validated UNSUBSCRIBE.
@@ -377,17 +448,158 @@ pub struct Message<'a> {
     pub body: Bytes,
 }
 
+/// A MESSAGE encoded once for all its deliveries (a fan-out): destination, user headers,
+/// `content-length` and the blank line, escaped for one STOMP version, and the body. Each
+/// delivery ([`ServerSession::send_shared`], [`ServerSession::send_shared_frame`]) then only
+/// writes what differs per subscriber: `message-id`, `subscription` and `ack`. Reserved
+/// header names are skipped as in [`Message::headers`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedMessage {
+    version: Version,
+    /// `destination:..\n`, the user headers, `content-length`, the blank line.
+    lines: Bytes,
+    /// Where the destination line ends in `lines` (the per-delivery headers follow it, as
+    /// in a MESSAGE from [`ServerSession::send_message`]).
+    destination_end: usize,
+    body: Bytes,
+}
+
+impl SharedMessage {
+    /// Encodes the shared part of a MESSAGE for sessions of `version`; fails when a header
+    /// cannot be represented in that version (CR or LF in 1.0, CR in 1.1).
+    pub fn new(
+        version: Version,
+        destination: &str,
+        headers: &[(&str, &str)],
+        body: Bytes,
+    ) -> Result<SharedMessage, EncodeError> {
+        SharedMessage::with_headers(version, destination, headers.iter().copied(), body)
+    }
+
+    /// [`SharedMessage::new`] with the headers from an iterator (walked twice: once to size
+    /// the buffer), for hosts that keep headers in their own form.
+    pub fn with_headers<'h, I>(
+        version: Version,
+        destination: &str,
+        headers: I,
+        body: Bytes,
+    ) -> Result<SharedMessage, EncodeError>
+    where
+        I: IntoIterator<Item = (&'h str, &'h str)>,
+        I::IntoIter: Clone,
+    {
+        let headers = headers.into_iter();
+        // Unescaped size plus room for content-length; escaping grows it only when needed.
+        let size = 40
+            + destination.len()
+            + headers
+                .clone()
+                .map(|(k, v)| k.len() + v.len() + 2)
+                .sum::<usize>();
+        let mut out = BytesMut::with_capacity(size);
+        let mut w = HeadWriter::resume(&mut out, Command::Message, version);
+        w.header("destination", destination)?;
+        let destination_end = w.len();
+        for (k, v) in headers {
+            if !reserved(k) {
+                w.header(k, v)?;
+            }
+        }
+        w.finish(body.len());
+        Ok(SharedMessage {
+            version,
+            lines: out.freeze(),
+            destination_end,
+            body,
+        })
+    }
+
+    /// [`SharedMessage::with_headers`] for a message forwarded from a client's SEND as
+    /// parsed: `extra` headers first, then `send`'s headers in order, except those `skip`
+    /// names (by their decoded bytes) and the ones a MESSAGE never forwards (as
+    /// `with_headers`), and of a repeated header only the first (STOMP 1.2 "Repeated Header
+    /// Entries"). The body is `send`'s. Gives the same bytes as `with_headers` with those
+    /// headers, cheaper: a frame that arrived without escapes is copied line by line as it
+    /// came, with no UTF-8 recheck or escape scan.
+    pub fn from_send(
+        version: Version,
+        destination: &str,
+        extra: &[(&str, &str)],
+        send: &Frame,
+        skip: impl Fn(&[u8]) -> bool,
+    ) -> Result<SharedMessage, EncodeError> {
+        let size = 40
+            + destination.len()
+            + extra
+                .iter()
+                .map(|(k, v)| k.len() + v.len() + 2)
+                .sum::<usize>()
+            + send.head.len();
+        let mut out = BytesMut::with_capacity(size);
+        let mut w = HeadWriter::resume(&mut out, Command::Message, version);
+        w.header("destination", destination)?;
+        let destination_end = w.len();
+        for &(k, v) in extra {
+            if !reserved(k) {
+                w.header(k, v)?;
+            }
+        }
+        let keep = |i: usize, name: &[u8]| {
+            !skip(name)
+                && !reserved_bytes(name)
+                && !send.raw_headers().take(i).any(|(seen, _)| seen == name)
+        };
+        if send.plain {
+            for (i, (name, value)) in send.raw_headers().enumerate() {
+                if keep(i, name) {
+                    w.plain_header(name, value)?;
+                }
+            }
+        } else {
+            for (i, (name, value)) in send.headers().enumerate() {
+                if keep(i, name.as_bytes()) {
+                    w.header(name, value)?;
+                }
+            }
+        }
+        w.finish(send.body().len());
+        Ok(SharedMessage {
+            version,
+            lines: out.freeze(),
+            destination_end,
+            body: send.body().clone(),
+        })
+    }
+
+    /// The STOMP version this message is encoded for.
+    #[must_use]
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// The body, shared by every delivery.
+    #[must_use]
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+}
+
 /// Headers a MESSAGE gets from the session, never from the forwarded frame.
 fn reserved(name: &str) -> bool {
+    reserved_bytes(name.as_bytes())
+}
+
+/// [`reserved`] by the name's bytes.
+fn reserved_bytes(name: &[u8]) -> bool {
     matches!(
         name,
-        "destination"
-            | "message-id"
-            | "subscription"
-            | "ack"
-            | "content-length"
-            | "receipt"
-            | "transaction"
+        b"destination"
+            | b"message-id"
+            | b"subscription"
+            | b"ack"
+            | b"content-length"
+            | b"receipt"
+            | b"transaction"
     )
 }
 
@@ -404,6 +616,104 @@ struct Subscription {
     ack: AckMode,
     explicit_id: bool,
     pending: VecDeque<Pending>,
+}
+
+/// A session's subscriptions: in slots, so a host that kept the [`SubscriptionKey`] of a
+/// SUBSCRIBE reaches its subscription without hashing the id (a broker delivers to many
+/// sessions; each lookup by id is another cold hash table), and by id for the client's
+/// frames.
+#[derive(Debug, Default)]
+struct Subs {
+    slots: Vec<Slot>,
+    /// Slots free for reuse (bounded with `slots` by `max_subscriptions`).
+    free: Vec<u32>,
+    /// Hashed rather than ordered (a client's own ids can at worst collide with each
+    /// other, bounded by `max_subscriptions`).
+    by_id: HashMap<String, u32, BuildHasherDefault<IdHasher>>,
+}
+
+#[derive(Debug)]
+struct Slot {
+    /// The serial of the subscription in it (unique over all sessions of the process), or
+    /// of the last one when empty: a key with another serial is stale or foreign.
+    serial: u64,
+    sub: Option<(String, Subscription)>,
+}
+
+/// Serials of [`SubscriptionKey`]s: unique over every session of the process, so a key
+/// given to the wrong session can never match one of its slots.
+static NEXT_SERIAL: AtomicU64 = AtomicU64::new(1);
+
+impl Subs {
+    fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    fn contains_key(&self, id: &str) -> bool {
+        self.by_id.contains_key(id)
+    }
+
+    fn slot_of(&self, id: &str) -> Option<u32> {
+        self.by_id.get(id).copied()
+    }
+
+    fn get(&self, id: &str) -> Option<&Subscription> {
+        self.at(self.slot_of(id)?).map(|(_, sub)| sub)
+    }
+
+    fn get_mut(&mut self, id: &str) -> Option<&mut Subscription> {
+        let slot = self.slot_of(id)?;
+        self.at_mut(slot)
+    }
+
+    fn at(&self, slot: u32) -> Option<(&str, &Subscription)> {
+        let (id, sub) = self.slots.get(slot as usize)?.sub.as_ref()?;
+        Some((id.as_str(), sub))
+    }
+
+    fn at_mut(&mut self, slot: u32) -> Option<&mut Subscription> {
+        self.slots
+            .get_mut(slot as usize)?
+            .sub
+            .as_mut()
+            .map(|(_, sub)| sub)
+    }
+
+    /// The slot `key` names, if it is this session's and its subscription still exists.
+    fn by_key(&self, key: SubscriptionKey) -> Option<u32> {
+        let slot = self.slots.get(key.slot as usize)?;
+        (slot.serial == key.serial && slot.sub.is_some()).then_some(key.slot)
+    }
+
+    /// Adds a subscription (the caller checked the id is free and the bound).
+    fn insert(&mut self, id: String, sub: Subscription) -> SubscriptionKey {
+        let serial = NEXT_SERIAL.fetch_add(1, Ordering::Relaxed);
+        let slot = self.free.pop().unwrap_or_else(|| {
+            // At most `max_subscriptions` slots (a `u32` is ample).
+            let i = u32::try_from(self.slots.len()).unwrap_or(u32::MAX);
+            self.slots.push(Slot { serial, sub: None });
+            i
+        });
+        if let Some(s) = self.slots.get_mut(slot as usize) {
+            s.serial = serial;
+            s.sub = Some((id.clone(), sub));
+        }
+        self.by_id.insert(id, slot);
+        SubscriptionKey { slot, serial }
+    }
+
+    fn remove(&mut self, id: &str) -> Option<Subscription> {
+        let slot = self.by_id.remove(id)?;
+        let (_, sub) = self.slots.get_mut(slot as usize)?.sub.take()?;
+        self.free.push(slot);
+        Some(sub)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&String, &Subscription)> {
+        self.slots
+            .iter()
+            .filter_map(|s| s.sub.as_ref().map(|(id, sub)| (id, sub)))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -438,25 +748,40 @@ struct Transaction {
 /// ```
 #[derive(Debug)]
 pub struct ServerSession {
+    /// What every MESSAGE reads or writes, kept together: a broker fanning out to many
+    /// sessions touches each one's state cold, and fewer cache lines means fewer misses.
+    hot: Hot,
     config: ServerConfig,
-    state: ServerState,
-    version: Version,
     parser: Parser,
     inbuf: BytesMut,
-    out: Output,
     events: VecDeque<ServerEvent>,
-    timer: Timer,
     pending_connect: Option<(HeartBeat, Negotiated)>,
-    subs: BTreeMap<String, Subscription>,
     ack_index: BTreeMap<String, (String, u64)>,
-    pending_acks: usize,
-    next_seq: u64,
     transactions: BTreeMap<String, Transaction>,
     transaction_bytes: usize,
-    error: Option<PeerError>,
     heartbeats_sent: u64,
     clock_known: bool,
     connect_deadline: Option<u64>,
+}
+
+/// The [`ServerSession`] fields a MESSAGE touches (see `ServerSession::hot`).
+#[derive(Debug)]
+struct Hot {
+    out: Output,
+    timer: Timer,
+    /// By id: looked up for every MESSAGE, so hashed rather than ordered (a client's own
+    /// ids can at worst collide with each other, bounded by `max_subscriptions`).
+    subs: Subs,
+    pending_acks: usize,
+    next_seq: u64,
+    /// Copies of the [`ServerConfig`] values every MESSAGE checks.
+    max_pending_output: usize,
+    max_pending_acks: usize,
+    v1_0_subscription_header: bool,
+    /// Read before every MESSAGE a broker queues (a failed session gets none).
+    error: Option<PeerError>,
+    state: ServerState,
+    version: Version,
     disconnected: bool,
 }
 
@@ -475,42 +800,47 @@ impl ServerSession {
         let mut parser = Parser::new(config.connect_limits);
         parser.set_version(Version::V1_0);
         ServerSession {
-            timer: Timer::new(config.heartbeat_grace_percent),
+            hot: Hot {
+                out: Output::sharing_from(config.share_bodies_from),
+                timer: Timer::new(config.heartbeat_grace_percent),
+                subs: Subs::default(),
+                pending_acks: 0,
+                next_seq: 0,
+                max_pending_output: config.max_pending_output,
+                max_pending_acks: config.max_pending_acks,
+                v1_0_subscription_header: config.v1_0_subscription_header,
+                state: ServerState::AwaitingConnect,
+                version: Version::V1_0,
+                error: None,
+                disconnected: false,
+            },
             config,
-            state: ServerState::AwaitingConnect,
-            version: Version::V1_0,
             parser,
             inbuf: BytesMut::new(),
-            out: Output::default(),
             events: VecDeque::new(),
             pending_connect: None,
-            subs: BTreeMap::new(),
             ack_index: BTreeMap::new(),
-            pending_acks: 0,
-            next_seq: 0,
             transactions: BTreeMap::new(),
             transaction_bytes: 0,
-            error: None,
             heartbeats_sent: 0,
             clock_known: false,
             connect_deadline: None,
-            disconnected: false,
         }
     }
 
     /// The state.
     pub fn state(&self) -> ServerState {
-        self.state
+        self.hot.state
     }
 
     /// The negotiated version (1.0 until a CONNECT was validated).
     pub fn version(&self) -> Version {
-        self.version
+        self.hot.version
     }
 
     /// The negotiated heart-beat intervals (zero until accepted).
     pub fn heartbeat(&self) -> Negotiated {
-        self.timer.negotiated
+        self.hot.timer.negotiated
     }
 
     /// Heart-beat EOLs received and sent so far.
@@ -520,33 +850,36 @@ impl ServerSession {
 
     /// The sticky peer error, if the session failed.
     pub fn error(&self) -> Option<&PeerError> {
-        self.error.as_ref()
+        self.hot.error.as_ref()
     }
 
     /// Bytes queued for transmission (for backpressure).
     pub fn pending_output(&self) -> usize {
-        self.out.pending()
+        self.hot.out.pending()
     }
 
     /// Frames (and heart-beat EOLs) queued for transmission, counting one partly taken by
     /// [`ServerSession::poll_transmit`] / [`ServerSession::poll_transmit_into`].
     pub fn pending_frames(&self) -> usize {
-        self.out.pending_frames()
+        self.hot.out.pending_frames()
     }
 
     /// Messages delivered on client-ack subscriptions and not yet acknowledged.
     pub fn pending_acks(&self) -> usize {
-        self.pending_acks
+        self.hot.pending_acks
     }
 
     /// Whether the session is closed and all output was drained: close the transport.
     pub fn is_finished(&self) -> bool {
-        self.state == ServerState::Closed && self.out.is_empty()
+        self.hot.state == ServerState::Closed && self.hot.out.is_empty()
     }
 
     /// The ack mode of subscription `id`, if it exists.
     pub fn subscription(&self, id: &str) -> Option<(&str, AckMode)> {
-        self.subs.get(id).map(|s| (s.destination.as_str(), s.ack))
+        self.hot
+            .subs
+            .get(id)
+            .map(|s| (s.destination.as_str(), s.ack))
     }
 
     /// The next event, or `None`.
@@ -560,7 +893,7 @@ impl ServerSession {
     /// [Output](self#output).
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Bytes> {
-        self.out.poll()
+        self.hot.out.poll()
     }
 
     /// The next whole frame (or heart-beat EOL) of output, or `None`: for hosts that send
@@ -570,13 +903,13 @@ impl ServerSession {
     /// frame's rest.
     #[must_use]
     pub fn poll_transmit_frame(&mut self) -> Option<Transmit> {
-        self.out.poll_frame()
+        self.hot.out.poll_frame()
     }
 
     /// Copies pending output into `buf`; returns the number of bytes written.
     #[must_use]
     pub fn poll_transmit_into(&mut self, buf: &mut [u8]) -> usize {
-        self.out.poll_into(buf)
+        self.hot.out.poll_into(buf)
     }
 
     /// When `handle_timeout` should be called next (monotonic milliseconds), if ever:
@@ -585,8 +918,8 @@ impl ServerSession {
     /// heart-beat to send or the client's liveness deadline.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<u64> {
-        match self.state {
-            ServerState::Open => self.timer.poll_timeout(),
+        match self.hot.state {
+            ServerState::Open => self.hot.timer.poll_timeout(),
             ServerState::AwaitingConnect | ServerState::Authenticating => {
                 self.config.connect_timeout_ms?;
                 Some(self.connect_deadline.unwrap_or(0))
@@ -602,8 +935,8 @@ impl ServerSession {
     /// heart-beat, then judges the client's liveness; a silent client gets an ERROR and the
     /// session closes.
     pub fn handle_timeout(&mut self, now_ms: u64) {
-        let action = self.timer.handle_timeout(now_ms);
-        let now = self.timer.now;
+        let action = self.hot.timer.handle_timeout(now_ms);
+        let now = self.hot.timer.now;
         if !self.clock_known {
             self.clock_known = true;
             if let Some(t) = self.config.connect_timeout_ms {
@@ -611,7 +944,7 @@ impl ServerSession {
             }
         }
         if matches!(
-            self.state,
+            self.hot.state,
             ServerState::AwaitingConnect | ServerState::Authenticating
         ) && self.connect_deadline.is_some_and(|d| now >= d)
         {
@@ -619,11 +952,11 @@ impl ServerSession {
             self.fail(Violation::ConnectTimeout, None);
             return;
         }
-        if self.state != ServerState::Open {
+        if self.hot.state != ServerState::Open {
             return;
         }
         if action.send_heartbeat {
-            self.out.push_eol();
+            self.hot.out.push_eol();
             self.heartbeats_sent += 1;
         }
         if action.peer_dead {
@@ -631,19 +964,28 @@ impl ServerSession {
         }
     }
 
+    /// Moves the session's clock forward to `now_ms` without acting on it (an earlier time is
+    /// ignored; the next [`ServerSession::handle_timeout`] sends heart-beats and judges
+    /// liveness): output queued and input read afterwards count as at `now_ms`. For hosts that
+    /// queue output for many sessions at one instant (a broker's fan-out) and call
+    /// `handle_timeout` only when [`ServerSession::poll_timeout`] is due.
+    pub fn advance_time(&mut self, now_ms: u64) {
+        self.hot.timer.advance(now_ms);
+    }
+
     /// Feeds received bytes. Returns the sticky [`PeerError`] once the client violated the
     /// protocol (its ERROR reply is already queued). Input after a graceful close is ignored.
     pub fn handle_read(&mut self, data: &[u8]) -> Result<(), PeerError> {
-        if let Some(e) = &self.error {
+        if let Some(e) = &self.hot.error {
             return Err(e.clone());
         }
-        if self.state == ServerState::Closed || data.is_empty() {
+        if self.hot.state == ServerState::Closed || data.is_empty() {
             return Ok(());
         }
-        self.timer.on_receive();
+        self.hot.timer.on_receive();
         self.inbuf.extend_from_slice(data);
         self.process_input();
-        match &self.error {
+        match &self.hot.error {
             Some(e) => Err(e.clone()),
             None => Ok(()),
         }
@@ -651,7 +993,7 @@ impl ServerSession {
 
     fn process_input(&mut self) {
         loop {
-            match self.state {
+            match self.hot.state {
                 ServerState::AwaitingConnect | ServerState::Open => {}
                 ServerState::Authenticating => {
                     let l = self.config.connect_limits;
@@ -666,6 +1008,12 @@ impl ServerSession {
                 ServerState::Closed => return,
             }
             match self.parser.parse(&mut self.inbuf) {
+                // A SEND is moved into its event, not cloned (the common case once open).
+                Ok(Some(frame))
+                    if frame.command() == Command::Send && self.hot.state == ServerState::Open =>
+                {
+                    self.on_send(frame);
+                }
                 Ok(Some(frame)) => {
                     if let Err(v) = self.on_frame(&frame) {
                         self.fail(v, Some(&frame));
@@ -685,18 +1033,21 @@ impl ServerSession {
         if !frame.body().is_empty() && !cmd.allows_body() {
             return Err(Violation::BodyNotAllowed(cmd));
         }
-        if self.state == ServerState::AwaitingConnect {
+        if self.hot.state == ServerState::AwaitingConnect {
             return match cmd {
                 Command::Connect | Command::Stomp => self.on_connect(frame),
                 other => Err(Violation::NotConnected(other)),
             };
         }
         match cmd {
-            Command::Send => self.on_send(frame),
+            Command::Send => {
+                self.on_send(frame.clone());
+                Ok(())
+            }
             Command::Subscribe => self.on_subscribe(frame),
             Command::Unsubscribe => self.on_unsubscribe(frame),
             Command::Ack => self.on_ack(frame, false),
-            Command::Nack if self.version >= Version::V1_1 => self.on_ack(frame, true),
+            Command::Nack if self.hot.version >= Version::V1_1 => self.on_ack(frame, true),
             Command::Begin => self.on_begin(frame),
             Command::Commit => self.on_commit(frame),
             Command::Abort => self.on_abort(frame),
@@ -704,7 +1055,7 @@ impl ServerSession {
                 let receipt = frame.header("receipt").map(ToString::to_string);
                 self.auto_receipt(receipt.as_deref());
                 self.events.push_back(ServerEvent::Disconnect { receipt });
-                self.disconnected = true;
+                self.hot.disconnected = true;
                 self.close(CloseReason::Disconnect);
                 Ok(())
             }
@@ -726,7 +1077,7 @@ impl ServerSession {
         if !self.config.versions.contains(&version) {
             return Err(Violation::UnsupportedVersion);
         }
-        self.version = version;
+        self.hot.version = version;
         let host = frame.header("host").map(ToString::to_string);
         if version >= Version::V1_1 && self.config.require_host && host.is_none() {
             return Err(Violation::MissingHeader(cmd, "host"));
@@ -748,7 +1099,7 @@ impl ServerSession {
         };
         let negotiated = Negotiated::negotiate(ours, heart_beat);
         self.pending_connect = Some((ours, negotiated));
-        self.state = ServerState::Authenticating;
+        self.hot.state = ServerState::Authenticating;
         self.events.push_back(ServerEvent::Connect(ConnectRequest {
             version,
             host,
@@ -764,21 +1115,22 @@ impl ServerSession {
     /// Accepts the pending CONNECT: queues CONNECTED (version, heart-beat, session, server),
     /// starts heart-beats and processes input that arrived meanwhile.
     pub fn accept(&mut self, accept: &Accept<'_>) -> Result<(), UsageError> {
-        if self.state != ServerState::Authenticating {
+        if self.hot.state != ServerState::Authenticating {
             return Err(UsageError::NoPendingConnect);
         }
         let Some((ours, negotiated)) = self.pending_connect else {
             return Err(UsageError::NoPendingConnect);
         };
-        let version = self.version;
+        let version = self.hot.version;
         let server = self.config.server.clone();
         let hb = ours.to_header_value();
-        let start = self.out.pending();
-        let res = self.out.with_staging(|buf| {
+        let v1_0_headers = self.config.v1_0_connected_headers;
+        let start = self.hot.out.pending();
+        let res = self.hot.out.with_staging(|buf| {
             let mark = buf.len();
             let mut w = HeadWriter::start(buf, Command::Connected, version);
             let mut r = Ok(());
-            if version >= Version::V1_1 {
+            if version >= Version::V1_1 || v1_0_headers {
                 r = r.and(w.header("version", version.as_str()));
                 r = r.and(w.header("heart-beat", &hb));
             }
@@ -805,20 +1157,20 @@ impl ServerSession {
             r
         });
         res?;
-        self.out.end_unit(start);
+        self.hot.out.end_unit(start);
         self.pending_connect = None;
-        self.state = ServerState::Open;
+        self.hot.state = ServerState::Open;
         self.parser.set_version(version);
         self.parser.set_limits(self.config.limits);
-        self.timer.start(negotiated);
-        self.timer.on_transmit();
+        self.hot.timer.start(negotiated);
+        self.hot.timer.on_transmit();
         self.process_input();
         Ok(())
     }
 
     /// Rejects the pending CONNECT: queues an ERROR with `message` and closes.
     pub fn reject(&mut self, message: &str) -> Result<(), UsageError> {
-        if self.state != ServerState::Authenticating {
+        if self.hot.state != ServerState::Authenticating {
             return Err(UsageError::NoPendingConnect);
         }
         let frame = Frame::builder(Command::Error)
@@ -834,11 +1186,11 @@ impl ServerSession {
     fn push_frame(&mut self, frame: &Frame) {
         // ERROR and RECEIPT headers we build are always encodable (sanitized); should the
         // version still refuse one, fall back to a bare frame rather than lose the reply.
-        if self.out.push_frame(frame, self.version).is_err() {
+        if self.hot.out.push_frame(frame, self.hot.version).is_err() {
             let bare = Frame::new(frame.command());
-            let _ = self.out.push_frame(&bare, self.version);
+            let _ = self.hot.out.push_frame(&bare, self.hot.version);
         }
-        self.timer.on_transmit();
+        self.hot.timer.on_transmit();
     }
 
     fn queue_receipt(&mut self, receipt: &str) {
@@ -853,14 +1205,14 @@ impl ServerSession {
     /// the events before it, then the DISCONNECT's); after any other close it is
     /// [`UsageError::Closed`].
     pub fn send_receipt(&mut self, receipt_id: &str) -> Result<(), UsageError> {
-        if !(self.state == ServerState::Closed && self.disconnected) {
+        if !(self.hot.state == ServerState::Closed && self.hot.disconnected) {
             self.require_open()?;
         }
         let f = Frame::builder(Command::Receipt)
             .header("receipt-id", receipt_id)
             .build();
-        self.out.push_frame(&f, self.version)?;
-        self.timer.on_transmit();
+        self.hot.out.push_frame(&f, self.hot.version)?;
+        self.hot.timer.on_transmit();
         Ok(())
     }
 
@@ -872,7 +1224,7 @@ impl ServerSession {
         receipt_id: Option<&str>,
         body: &[u8],
     ) -> Result<(), UsageError> {
-        if self.state == ServerState::Closed {
+        if self.hot.state == ServerState::Closed {
             return Err(UsageError::Closed);
         }
         let frame = Frame::builder(Command::Error)
@@ -887,7 +1239,7 @@ impl ServerSession {
     }
 
     fn require_open(&self) -> Result<(), UsageError> {
-        match self.state {
+        match self.hot.state {
             ServerState::Open => Ok(()),
             ServerState::Closed => Err(UsageError::Closed),
             _ => Err(UsageError::NotConnected),
@@ -896,7 +1248,9 @@ impl ServerSession {
 
     /// Queues a MESSAGE on subscription `msg.subscription`, with the headers the negotiated
     /// version asks for (`subscription`; `ack` in 1.2 for client ack modes). Messages on
-    /// client-ack subscriptions are remembered until acknowledged.
+    /// client-ack subscriptions are remembered until acknowledged. Allowed while open and, like
+    /// [`ServerSession::send_receipt`], after the client's DISCONNECT (for what the frames
+    /// before it caused, e.g. a SEND to a destination the client itself subscribed to).
     pub fn send_message(&mut self, msg: &Message<'_>) -> Result<(), UsageError> {
         self.write_message(
             msg.subscription,
@@ -927,6 +1281,216 @@ impl ServerSession {
         )
     }
 
+    /// Queues one delivery of a message encoded once for all its deliveries: only the
+    /// per-delivery headers (`message-id`, `subscription`, `ack`) are written here; the
+    /// destination, user headers and `content-length` are copied from `msg` as encoded. The
+    /// same rules and books as [`ServerSession::send_message`] apply; `msg` must be encoded
+    /// for this session's [`ServerSession::version`] ([`UsageError::WrongVersion`]).
+    pub fn send_shared(
+        &mut self,
+        subscription: &str,
+        message_id: &str,
+        msg: &SharedMessage,
+    ) -> Result<(), UsageError> {
+        let admit = self.admit_shared(subscription, msg)?;
+        let mut ack_buf = [0u8; 20];
+        let ack_id = admit.ack_id(&mut ack_buf);
+        let start = self.hot.out.pending();
+        self.hot.out.with_staging(|buf| {
+            let mark = buf.len();
+            let r = put_shared_head(buf, &admit, subscription, message_id, ack_id, msg);
+            if r.is_err() {
+                buf.truncate(mark);
+            }
+            r
+        })?;
+        self.hot.out.push_body(msg.body.clone());
+        self.hot.out.end_unit(start);
+        self.delivered(subscription, message_id, &admit);
+        Ok(())
+    }
+
+    /// Like [`ServerSession::send_shared`], but hands the MESSAGE straight back as one whole
+    /// frame instead of queuing it, for hosts that keep their own queue of whole frames and
+    /// take everything else with [`ServerSession::poll_transmit_frame`]. Nothing is staged
+    /// or split: the frame is a head of its own, `msg`'s body (shared, never copied, even
+    /// when small) and a static NUL. The host writes it after everything it already took.
+    /// The frame must not overtake queued output: while [`ServerSession::pending_output`] is
+    /// not 0 this is [`UsageError::OutputPending`] (take that output first).
+    pub fn send_shared_frame(
+        &mut self,
+        subscription: &str,
+        message_id: &str,
+        msg: &SharedMessage,
+    ) -> Result<Transmit, UsageError> {
+        if !self.hot.out.is_empty() {
+            return Err(UsageError::OutputPending);
+        }
+        let admit = self.admit_shared(subscription, msg)?;
+        let mut ack_buf = [0u8; 20];
+        let ack_id = admit.ack_id(&mut ack_buf);
+        // One allocation of the exact size: escaping can only lengthen the two per-delivery
+        // values, by at most twice their length.
+        let mut head = BytesMut::with_capacity(
+            msg.lines.len() + 56 + message_id.len() * 2 + subscription.len() * 2,
+        );
+        put_shared_head(&mut head, &admit, subscription, message_id, ack_id, msg)?;
+        self.delivered(subscription, message_id, &admit);
+        Ok(Transmit {
+            head: head.freeze(),
+            body: msg.body.clone(),
+            tail: Bytes::from_static(b"\0"),
+        })
+    }
+
+    /// [`ServerSession::send_shared`] to the subscription `key` names (from its
+    /// [`SubscribeEvent::key`]): no lookup by id. A key of a subscription that ended, or of
+    /// another session, is [`UsageError::UnknownSubscription`].
+    pub fn send_shared_to(
+        &mut self,
+        key: SubscriptionKey,
+        message_id: &str,
+        msg: &SharedMessage,
+    ) -> Result<(), UsageError> {
+        let slot = self.key_slot(key)?;
+        let (id, admit) = self.admit_slot(slot, msg)?;
+        let id = id.to_string();
+        let mut ack_buf = [0u8; 20];
+        let ack_id = admit.ack_id(&mut ack_buf);
+        let start = self.hot.out.pending();
+        self.hot.out.with_staging(|buf| {
+            let mark = buf.len();
+            let r = put_shared_head(buf, &admit, &id, message_id, ack_id, msg);
+            if r.is_err() {
+                buf.truncate(mark);
+            }
+            r
+        })?;
+        self.hot.out.push_body(msg.body.clone());
+        self.hot.out.end_unit(start);
+        self.delivered_at(slot, &id, message_id, &admit);
+        Ok(())
+    }
+
+    /// [`ServerSession::send_shared_frame`] to the subscription `key` names (from its
+    /// [`SubscribeEvent::key`]): no lookup by id, the fan-out path of a broker. A key of a
+    /// subscription that ended, or of another session, is
+    /// [`UsageError::UnknownSubscription`].
+    pub fn send_shared_frame_to(
+        &mut self,
+        key: SubscriptionKey,
+        message_id: &str,
+        msg: &SharedMessage,
+    ) -> Result<Transmit, UsageError> {
+        if !self.hot.out.is_empty() {
+            return Err(UsageError::OutputPending);
+        }
+        let slot = self.key_slot(key)?;
+        let (id, admit) = self.admit_slot(slot, msg)?;
+        let mut ack_buf = [0u8; 20];
+        let ack_id = admit.ack_id(&mut ack_buf);
+        let mut head =
+            BytesMut::with_capacity(msg.lines.len() + 56 + message_id.len() * 2 + id.len() * 2);
+        put_shared_head(&mut head, &admit, id, message_id, ack_id, msg)?;
+        if admit.mode.needs_ack() {
+            // The books keep the id (rare next to auto acks: the copy is fine).
+            let id = id.to_string();
+            self.delivered_at(slot, &id, message_id, &admit);
+        } else {
+            self.delivered_at(slot, "", message_id, &admit);
+        }
+        Ok(Transmit {
+            head: head.freeze(),
+            body: msg.body.clone(),
+            tail: Bytes::from_static(b"\0"),
+        })
+    }
+
+    /// The key of subscription `id`, if it exists (the one its [`SubscribeEvent::key`]
+    /// reported).
+    #[must_use]
+    pub fn subscription_key(&self, id: &str) -> Option<SubscriptionKey> {
+        let slot = self.hot.subs.slot_of(id)?;
+        let serial = self.hot.subs.slots.get(slot as usize)?.serial;
+        Some(SubscriptionKey { slot, serial })
+    }
+
+    /// The slot `key` names in this session.
+    fn key_slot(&self, key: SubscriptionKey) -> Result<u32, UsageError> {
+        self.hot
+            .subs
+            .by_key(key)
+            .ok_or(UsageError::UnknownSubscription)
+    }
+
+    /// The checks of [`ServerSession::send_shared_to`] for the subscription in `slot`; its id.
+    fn admit_slot(&self, slot: u32, msg: &SharedMessage) -> Result<(&str, Admit), UsageError> {
+        self.require_deliverable()?;
+        let (id, sub) = self
+            .hot
+            .subs
+            .at(slot)
+            .ok_or(UsageError::UnknownSubscription)?;
+        let admit = self.admit_sub(sub, slot)?;
+        if msg.version != self.hot.version {
+            return Err(UsageError::WrongVersion);
+        }
+        Ok((id, admit))
+    }
+
+    /// The checks of [`ServerSession::send_shared`] before anything is written.
+    fn admit_shared(&self, subscription: &str, msg: &SharedMessage) -> Result<Admit, UsageError> {
+        let admit = self.admit(subscription)?;
+        if msg.version != self.hot.version {
+            return Err(UsageError::WrongVersion);
+        }
+        Ok(admit)
+    }
+
+    /// A MESSAGE may be queued in this state.
+    fn require_deliverable(&self) -> Result<(), UsageError> {
+        // After the client's DISCONNECT the host still acts on the events before it, which
+        // may deliver to this client (as `send_receipt` answers their receipts).
+        if !(self.hot.state == ServerState::Closed && self.hot.disconnected) {
+            self.require_open()?;
+        }
+        Ok(())
+    }
+
+    /// The checks every MESSAGE passes before anything is queued, and its sequence number.
+    fn admit(&self, subscription: &str) -> Result<Admit, UsageError> {
+        self.require_deliverable()?;
+        let Some(slot) = self.hot.subs.slot_of(subscription) else {
+            return Err(UsageError::UnknownSubscription);
+        };
+        let Some((_, sub)) = self.hot.subs.at(slot) else {
+            return Err(UsageError::UnknownSubscription);
+        };
+        self.admit_sub(sub, slot)
+    }
+
+    /// The checks of [`ServerSession::admit`] once the subscription is found.
+    fn admit_sub(&self, sub: &Subscription, slot: u32) -> Result<Admit, UsageError> {
+        let mode = sub.ack;
+        if self.hot.out.pending() >= self.hot.max_pending_output {
+            return Err(UsageError::LimitExceeded("queued output"));
+        }
+        if mode.needs_ack() && self.hot.pending_acks >= self.hot.max_pending_acks {
+            return Err(UsageError::LimitExceeded(
+                "messages awaiting acknowledgement",
+            ));
+        }
+        Ok(Admit {
+            mode,
+            slot,
+            version: self.hot.version,
+            subscription_header: sub.explicit_id
+                || self.hot.version >= Version::V1_1
+                || self.hot.v1_0_subscription_header,
+            seq: self.hot.next_seq,
+        })
+    }
+
     fn write_message<'h>(
         &mut self,
         subscription: &str,
@@ -935,36 +1499,19 @@ impl ServerSession {
         headers: impl Iterator<Item = (&'h str, &'h str)>,
         body: Bytes,
     ) -> Result<(), UsageError> {
-        self.require_open()?;
-        let version = self.version;
-        let Some(sub) = self.subs.get(subscription) else {
-            return Err(UsageError::UnknownSubscription);
-        };
-        let (mode, explicit) = (sub.ack, sub.explicit_id);
-        if self.out.pending() >= self.config.max_pending_output {
-            return Err(UsageError::LimitExceeded("queued output"));
-        }
-        if mode.needs_ack() && self.pending_acks >= self.config.max_pending_acks {
-            return Err(UsageError::LimitExceeded(
-                "messages awaiting acknowledgement",
-            ));
-        }
-        let seq = self.next_seq;
+        let admit = self.admit(subscription)?;
+        let version = self.hot.version;
         let mut ack_buf = [0u8; 20];
-        let ack_id = if mode.needs_ack() && version == Version::V1_2 {
-            Some(fmt_u64(seq, &mut ack_buf))
-        } else {
-            None
-        };
+        let ack_id = admit.ack_id(&mut ack_buf);
         let body_len = body.len();
-        let start = self.out.pending();
-        self.out.with_staging(|buf| {
+        let start = self.hot.out.pending();
+        self.hot.out.with_staging(|buf| {
             let mark = buf.len();
             let r: Result<(), crate::encoder::EncodeError> = (|| {
                 let mut w = HeadWriter::start(buf, Command::Message, version);
                 w.header("destination", destination)?;
                 w.header("message-id", message_id)?;
-                if explicit || version >= Version::V1_1 {
+                if admit.subscription_header {
                     w.header("subscription", subscription)?;
                 }
                 if let Some(a) = ack_id {
@@ -983,59 +1530,86 @@ impl ServerSession {
             }
             r
         })?;
-        self.out.push_body(body);
-        self.out.end_unit(start);
-        self.timer.on_transmit();
-        self.next_seq += 1;
-        if mode.needs_ack() {
-            let key = match version {
-                Version::V1_2 => ack_id.unwrap_or_default().to_string(),
-                Version::V1_1 => ack_key_11(subscription, message_id),
-                Version::V1_0 => message_id.to_string(),
-            };
-            if let Some((old_sub, old_seq)) = self
-                .ack_index
-                .insert(key.clone(), (subscription.to_string(), seq))
-            {
-                // A 1.0/1.1 key delivered twice: the older delivery can no longer be named;
-                // forget it so the books stay balanced.
-                if let Some(other) = self.subs.get_mut(&old_sub)
-                    && let Ok(i) = other.pending.binary_search_by_key(&old_seq, |p| p.seq)
-                {
-                    other.pending.remove(i);
-                    self.pending_acks -= 1;
-                }
-            }
-            if let Some(sub) = self.subs.get_mut(subscription) {
-                sub.pending.push_back(Pending {
-                    seq,
-                    key,
-                    message_id: message_id.to_string(),
-                });
-                self.pending_acks += 1;
-            }
-        }
+        self.hot.out.push_body(body);
+        self.hot.out.end_unit(start);
+        self.delivered(subscription, message_id, &admit);
         Ok(())
     }
 
-    fn on_send(&mut self, frame: &Frame) -> Result<(), Violation> {
+    /// Books a MESSAGE just queued or handed out: heart-beat clock, sequence number and,
+    /// for client ack modes, the acknowledgement books.
+    fn delivered(&mut self, subscription: &str, message_id: &str, admit: &Admit) {
+        self.delivered_at(admit.slot, subscription, message_id, admit);
+    }
+
+    /// [`ServerSession::delivered`] for the subscription in `slot` (`subscription` is its id;
+    /// read only for client ack modes).
+    fn delivered_at(&mut self, slot: u32, subscription: &str, message_id: &str, admit: &Admit) {
+        self.hot.timer.on_transmit();
+        self.hot.next_seq += 1;
+        if !admit.mode.needs_ack() {
+            return;
+        }
+        let seq = admit.seq;
+        let key = match admit.version {
+            Version::V1_2 => {
+                let mut b = [0u8; 20];
+                fmt_u64(seq, &mut b).to_string()
+            }
+            Version::V1_1 => ack_key_11(subscription, message_id),
+            Version::V1_0 => message_id.to_string(),
+        };
+        if let Some((old_sub, old_seq)) = self
+            .ack_index
+            .insert(key.clone(), (subscription.to_string(), seq))
+        {
+            // A 1.0/1.1 key delivered twice: the older delivery can no longer be named;
+            // forget it so the books stay balanced.
+            if let Some(other) = self.hot.subs.get_mut(&old_sub)
+                && let Ok(i) = other.pending.binary_search_by_key(&old_seq, |p| p.seq)
+            {
+                other.pending.remove(i);
+                self.hot.pending_acks -= 1;
+            }
+        }
+        if let Some(sub) = self.hot.subs.at_mut(slot) {
+            sub.pending.push_back(Pending {
+                seq,
+                key,
+                message_id: message_id.to_string(),
+            });
+            self.hot.pending_acks += 1;
+        }
+    }
+
+    /// Validates a SEND and queues its event (or holds it in its transaction); a violation
+    /// fails the session with an ERROR quoting the frame. Takes the frame: a SEND's event
+    /// owns it, so the common case moves it instead of cloning.
+    fn on_send(&mut self, frame: Frame) {
         if frame.header("destination").is_none() {
-            return Err(Violation::MissingHeader(Command::Send, "destination"));
+            self.fail(
+                Violation::MissingHeader(Command::Send, "destination"),
+                Some(&frame),
+            );
+            return;
         }
         let receipt = frame.header("receipt").map(ToString::to_string);
         let transaction = frame.header("transaction").map(ToString::to_string);
         if let Some(tx) = transaction {
-            self.hold(&tx, Held::Send(frame.clone()), frame.body().len())?;
+            // Cloned (a transaction is the rare case): on a refusal the ERROR quotes it.
+            if let Err(v) = self.hold(&tx, Held::Send(frame.clone()), frame.body().len()) {
+                self.fail(v, Some(&frame));
+                return;
+            }
             self.held(Command::Send, tx, receipt);
         } else {
             self.auto_receipt(receipt.as_deref());
             self.events.push_back(ServerEvent::Send(SendEvent {
-                frame: frame.clone(),
+                frame,
                 transaction: None,
                 receipt,
             }));
         }
-        Ok(())
     }
 
     /// A frame was held in transaction `tx`: its receipt and its event.
@@ -1083,22 +1657,22 @@ impl ServerSession {
             .ok_or(Violation::MissingHeader(cmd, "destination"))?;
         let (id, explicit) = match frame.header("id") {
             Some(id) => (id, true),
-            None if self.version == Version::V1_0 => (destination, false),
+            None if self.hot.version == Version::V1_0 => (destination, false),
             None => return Err(Violation::MissingHeader(cmd, "id")),
         };
         let ack = match frame.header("ack") {
             None => AckMode::Auto,
             Some(v) => {
-                AckMode::parse(v, self.version).ok_or(Violation::InvalidHeader(cmd, "ack"))?
+                AckMode::parse(v, self.hot.version).ok_or(Violation::InvalidHeader(cmd, "ack"))?
             }
         };
-        if self.subs.contains_key(id) {
+        if self.hot.subs.contains_key(id) {
             return Err(Violation::DuplicateSubscription);
         }
-        if self.subs.len() >= self.config.max_subscriptions {
+        if self.hot.subs.len() >= self.config.max_subscriptions {
             return Err(Violation::LimitExceeded("subscriptions"));
         }
-        self.subs.insert(
+        let key = self.hot.subs.insert(
             id.to_string(),
             Subscription {
                 destination: destination.to_string(),
@@ -1116,6 +1690,7 @@ impl ServerSession {
                 ack,
                 receipt,
                 frame: frame.clone(),
+                key,
             }));
         Ok(())
     }
@@ -1124,26 +1699,32 @@ impl ServerSession {
         let cmd = Command::Unsubscribe;
         let id = match frame.header("id") {
             Some(id) => id.to_string(),
-            None if self.version == Version::V1_0 => {
+            None if self.hot.version == Version::V1_0 => {
                 let dest = frame
                     .header("destination")
                     .ok_or(Violation::MissingHeader(cmd, "id"))?;
-                self.subs
+                self.hot
+                    .subs
                     .iter()
-                    .find(|(_, s)| s.destination == dest)
-                    .map(|(k, _)| k.clone())
+                    .filter(|(_, s)| s.destination == dest)
+                    .map(|(k, _)| k)
+                    // Several subscriptions to it (explicit ids): the smallest id, as when
+                    // they were ordered, not whichever the hash map yields first.
+                    .min()
+                    .cloned()
                     .ok_or(Violation::UnknownSubscription)?
             }
             None => return Err(Violation::MissingHeader(cmd, "id")),
         };
         let sub = self
+            .hot
             .subs
             .remove(&id)
             .ok_or(Violation::UnknownSubscription)?;
         let mut unacked = Vec::with_capacity(sub.pending.len());
         for p in sub.pending {
             self.ack_index.remove(&p.key);
-            self.pending_acks -= 1;
+            self.hot.pending_acks -= 1;
             unacked.push(p.message_id);
         }
         let receipt = frame.header("receipt").map(ToString::to_string);
@@ -1160,7 +1741,7 @@ impl ServerSession {
 
     fn on_ack(&mut self, frame: &Frame, nack: bool) -> Result<(), Violation> {
         let cmd = frame.command();
-        let key = match self.version {
+        let key = match self.hot.version {
             Version::V1_2 => frame
                 .header("id")
                 .ok_or(Violation::MissingHeader(cmd, "id"))?
@@ -1172,7 +1753,7 @@ impl ServerSession {
                 let sub = frame
                     .header("subscription")
                     .ok_or(Violation::MissingHeader(cmd, "subscription"))?;
-                if !self.subs.contains_key(sub) {
+                if !self.hot.subs.contains_key(sub) {
                     return Err(Violation::UnknownSubscription);
                 }
                 ack_key_11(sub, mid)
@@ -1209,7 +1790,7 @@ impl ServerSession {
         let Some((sub_id, seq)) = self.ack_index.get(key).cloned() else {
             return;
         };
-        let Some(sub) = self.subs.get_mut(&sub_id) else {
+        let Some(sub) = self.hot.subs.get_mut(&sub_id) else {
             return;
         };
         let mut message_ids = Vec::new();
@@ -1217,7 +1798,7 @@ impl ServerSession {
             while sub.pending.front().is_some_and(|p| p.seq <= seq) {
                 if let Some(p) = sub.pending.pop_front() {
                     self.ack_index.remove(&p.key);
-                    self.pending_acks -= 1;
+                    self.hot.pending_acks -= 1;
                     message_ids.push(p.message_id);
                 }
             }
@@ -1225,7 +1806,7 @@ impl ServerSession {
             && let Some(p) = sub.pending.remove(i)
         {
             self.ack_index.remove(&p.key);
-            self.pending_acks -= 1;
+            self.hot.pending_acks -= 1;
             message_ids.push(p.message_id);
         }
         let ev = AckEvent {
@@ -1312,11 +1893,11 @@ impl ServerSession {
     }
 
     fn close(&mut self, reason: CloseReason) {
-        if self.state == ServerState::Closed {
+        if self.hot.state == ServerState::Closed {
             return;
         }
-        self.state = ServerState::Closed;
-        self.timer.stop();
+        self.hot.state = ServerState::Closed;
+        self.hot.timer.stop();
         self.transactions.clear();
         self.transaction_bytes = 0;
         self.inbuf = BytesMut::new();
@@ -1325,10 +1906,13 @@ impl ServerSession {
 
     /// Queues the ERROR reply for a violation, makes it sticky and closes.
     fn fail(&mut self, violation: Violation, offending: Option<&Frame>) {
-        if self.state == ServerState::Closed {
+        if self.hot.state == ServerState::Closed {
             return;
         }
-        let message = sanitize(&violation.to_string());
+        let message = sanitize(&match self.config.violation_message {
+            Some(text) => (text.0)(&violation, offending),
+            None => violation.to_string(),
+        });
         let mut b = Frame::builder(Command::Error).header("message", &message);
         if let Some(r) = offending.and_then(|f| f.header("receipt")) {
             b = b.header("receipt-id", r);
@@ -1345,7 +1929,7 @@ impl ServerSession {
             body.put_slice(versions.as_bytes());
             body.put_u8(b'\n');
         }
-        if let Some(f) = offending {
+        if let Some(f) = offending.filter(|_| self.config.error_quotes_frame) {
             body.put_slice(b"The offending frame:\n-----\n");
             body.put_slice(f.command().as_str().as_bytes());
             body.put_u8(b'\n');
@@ -1366,11 +1950,98 @@ impl ServerSession {
             .body(body.freeze())
             .build();
         self.push_frame(&frame);
-        self.error = Some(PeerError {
+        self.hot.error = Some(PeerError {
             violation,
             reply: Some(Box::new(frame)),
         });
         self.close(CloseReason::Violation(violation));
+    }
+}
+
+/// What [`ServerSession::admit`] found: how to write and book one MESSAGE.
+struct Admit {
+    mode: AckMode,
+    /// The subscription's slot in `Subs`.
+    slot: u32,
+    version: Version,
+    /// Whether the MESSAGE names its subscription (always from 1.1 on).
+    subscription_header: bool,
+    seq: u64,
+}
+
+impl Admit {
+    /// The `ack` header value (1.2, client ack modes): the delivery's sequence number.
+    fn ack_id<'b>(&self, buf: &'b mut [u8; 20]) -> Option<&'b str> {
+        (self.mode.needs_ack() && self.version == Version::V1_2).then(|| fmt_u64(self.seq, buf))
+    }
+}
+
+/// Writes a MESSAGE head from a [`SharedMessage`]: the command, the destination line as
+/// encoded once, the per-delivery headers, then the rest as encoded once. On error the
+/// caller drops what was written.
+fn put_shared_head(
+    out: &mut BytesMut,
+    admit: &Admit,
+    subscription: &str,
+    message_id: &str,
+    ack_id: Option<&str>,
+    msg: &SharedMessage,
+) -> Result<(), EncodeError> {
+    let mut w = HeadWriter::start(out, Command::Message, admit.version);
+    w.put_encoded(&msg.lines[..msg.destination_end]);
+    w.known_header("message-id", message_id)?;
+    if admit.subscription_header {
+        w.known_header("subscription", subscription)?;
+    }
+    if let Some(a) = ack_id {
+        // Decimal digits: nothing to escape.
+        w.put_encoded(b"ack:");
+        w.put_encoded(a.as_bytes());
+        w.put_encoded(b"\n");
+    }
+    w.put_encoded(&msg.lines[msg.destination_end..]);
+    Ok(())
+}
+
+/// A small multiply-rotate hash (as rustc's `FxHasher`) for subscription ids: short strings,
+/// hashed on every MESSAGE.
+#[derive(Debug, Default, Clone, Copy)]
+struct IdHasher(u64);
+
+impl IdHasher {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(IdHasher::K);
+    }
+}
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut words = bytes.chunks_exact(8);
+        for w in &mut words {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(w);
+            self.add(u64::from_le_bytes(b));
+        }
+        let rest = words.remainder();
+        if !rest.is_empty() {
+            // Byte by byte: a variable-length copy into a buffer is a memcpy call and a
+            // store-forwarding stall, for at most seven bytes.
+            let tail = rest
+                .iter()
+                .rev()
+                .fold(0u64, |acc, &b| (acc << 8) | u64::from(b));
+            self.add(tail);
+        }
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
     }
 }
 

@@ -1783,3 +1783,475 @@ mod output_properties {
         }
     }
 }
+
+// --- Host options for a broker that keeps its own wire conventions ------------------------
+
+fn connected_with(config: ServerConfig, connect: &[u8]) -> (ServerSession, Frame) {
+    let mut s = ServerSession::new(config);
+    s.handle_read(connect).unwrap();
+    let ev = events(&mut s);
+    assert!(matches!(ev.as_slice(), [ServerEvent::Connect(_)]), "{ev:?}");
+    s.accept(&Accept::default()).unwrap();
+    let connected = drain_out(&mut s).remove(0);
+    (s, connected)
+}
+
+#[test]
+fn share_bodies_from_zero_gives_every_body_its_own_part() {
+    let config = ServerConfig {
+        share_bodies_from: 0,
+        ..ServerConfig::default()
+    };
+    let (mut s, _) = connected_with(config, b"CONNECT\naccept-version:1.2\nhost:h\n\n\0");
+    s.handle_read(b"SUBSCRIBE\nid:a\ndestination:/q\n\n\0")
+        .unwrap();
+    let body = Bytes::from_static(b"7");
+    for (id, b) in [("m1", body.clone()), ("m2", Bytes::new())] {
+        s.send_message(&Message {
+            subscription: "a",
+            destination: "/q",
+            message_id: id,
+            headers: &[],
+            body: b,
+        })
+        .unwrap();
+    }
+    let t = s.poll_transmit_frame().unwrap();
+    assert!(t.head.starts_with(b"MESSAGE\n") && t.head.ends_with(b"\n\n"));
+    assert_eq!(
+        t.body.as_ptr(),
+        body.as_ptr(),
+        "a 1-byte body shared, not copied"
+    );
+    assert_eq!(&t.tail[..], b"\0");
+    // An empty body has nothing to share: one contiguous frame.
+    let t = s.poll_transmit_frame().unwrap();
+    assert!(t.head.ends_with(b"\n\n\0") && t.body.is_empty() && t.tail.is_empty());
+    assert_eq!(s.pending_output(), 0);
+    // The default copies small bodies next to their head.
+    let mut s = connected("1.2");
+    s.handle_read(b"SUBSCRIBE\nid:a\ndestination:/q\n\n\0")
+        .unwrap();
+    assert_eq!(&deliver(&mut s, "a", "m").body()[..], b"body");
+    s.send_message(&Message {
+        subscription: "a",
+        destination: "/q",
+        message_id: "m",
+        headers: &[],
+        body: body.clone(),
+    })
+    .unwrap();
+    let t = s.poll_transmit_frame().unwrap();
+    assert!(t.body.is_empty() && t.head.ends_with(b"\n\n7\0"));
+}
+
+#[test]
+fn stomp_1_0_headers_on_request() {
+    let connect = b"CONNECT\n\n\0";
+    let (_, plain) = connected_with(ServerConfig::default(), connect);
+    assert_eq!(
+        (plain.header("version"), plain.header("heart-beat")),
+        (None, None)
+    );
+    let config = ServerConfig {
+        v1_0_connected_headers: true,
+        v1_0_subscription_header: true,
+        ..ServerConfig::default()
+    };
+    let (mut s, connected) = connected_with(config, connect);
+    assert_eq!(s.version(), Version::V1_0);
+    assert_eq!(
+        (connected.header("version"), connected.header("heart-beat")),
+        (Some("1.0"), Some("0,0"))
+    );
+    // 1.0 SUBSCRIBE without id: its destination names it in MESSAGE.
+    s.handle_read(b"SUBSCRIBE\ndestination:/q\n\n\0").unwrap();
+    assert_eq!(
+        deliver(&mut s, "/q", "m1").header("subscription"),
+        Some("/q")
+    );
+}
+
+#[test]
+fn violation_message_chooses_the_error_text() {
+    fn text(v: &Violation, f: Option<&Frame>) -> String {
+        match (v, f.and_then(|f| f.header("id"))) {
+            (Violation::UnknownSubscription, Some(id)) => format!("no subscription {id}\nx"),
+            (Violation::Parse(e), _) => e.to_string(),
+            _ => v.to_string(),
+        }
+    }
+    let config = ServerConfig {
+        violation_message: Some(ViolationMessage(text)),
+        ..ServerConfig::default()
+    };
+    let (mut s, _) = connected_with(config.clone(), b"CONNECT\naccept-version:1.2\nhost:h\n\n\0");
+    let e = expect_violation(
+        &mut s,
+        b"UNSUBSCRIBE\nid:nope\nreceipt:r\n\n\0",
+        Violation::UnknownSubscription,
+        Some("r"),
+    );
+    assert_eq!(
+        e.header("message"),
+        Some("no subscription nope x"),
+        "CR/LF become spaces"
+    );
+    assert!(String::from_utf8_lossy(e.body()).contains("UNSUBSCRIBE\nid:nope\n"));
+    // Without the quote the ERROR is as small as its message.
+    let quiet = ServerConfig {
+        error_quotes_frame: false,
+        ..config.clone()
+    };
+    let (mut s, _) = connected_with(quiet, b"CONNECT\naccept-version:1.2\nhost:h\n\n\0");
+    let e = expect_violation(
+        &mut s,
+        b"UNSUBSCRIBE\nid:nope\nreceipt:r\n\n\0",
+        Violation::UnknownSubscription,
+        Some("r"),
+    );
+    assert_eq!(&e.body()[..], b"no subscription nope x\n");
+    let mut s = ServerSession::new(ServerConfig {
+        connect_limits: Limits {
+            max_body_bytes: 4,
+            ..Limits::unauthenticated()
+        },
+        ..config
+    });
+    s.handle_read(b"CONNECT\naccept-version:1.2\nhost:h\n\n123456789\0")
+        .unwrap_err();
+    let out = drain_out(&mut s);
+    assert_eq!(out[0].header("message"), Some("frame body too large"));
+}
+
+#[test]
+fn advance_time_stamps_output_without_acting() {
+    let mut s = ServerSession::new(ServerConfig {
+        heart_beat: HeartBeat {
+            send_ms: 1_000,
+            receive_ms: 0,
+        },
+        ..ServerConfig::default()
+    });
+    s.handle_timeout(0);
+    s.handle_read(b"CONNECT\naccept-version:1.2\nhost:h\nheart-beat:0,1000\n\n\0")
+        .unwrap();
+    let _ = events(&mut s);
+    s.accept(&Accept::default()).unwrap();
+    let _ = drain_out(&mut s);
+    s.handle_read(b"SUBSCRIBE\nid:a\ndestination:/q\n\n\0")
+        .unwrap();
+    assert_eq!(s.poll_timeout(), Some(1_000));
+    s.advance_time(900);
+    assert_eq!(
+        s.poll_timeout(),
+        Some(1_000),
+        "the clock alone sends nothing"
+    );
+    let _ = deliver(&mut s, "a", "m");
+    assert_eq!(
+        s.poll_timeout(),
+        Some(1_900),
+        "the MESSAGE at 900 moves the heart-beat"
+    );
+    s.advance_time(500);
+    assert_eq!(s.poll_timeout(), Some(1_900), "time never goes backwards");
+}
+
+#[test]
+fn messages_caused_by_frames_before_disconnect_can_still_be_sent() {
+    let mut s = manual();
+    s.handle_read(
+        b"SUBSCRIBE\nid:a\ndestination:/q\n\n\0SEND\ndestination:/q\n\nx\0DISCONNECT\nreceipt:bye\n\n\0",
+    )
+    .unwrap();
+    assert_eq!(s.state(), ServerState::Closed);
+    let _ = events(&mut s);
+    // The host routes the SEND (back to this client), then answers the DISCONNECT.
+    assert_eq!(&deliver(&mut s, "a", "m1").body()[..], b"body");
+    s.send_receipt("bye").unwrap();
+    assert_eq!(receipt_ids(&drain_out(&mut s)), ["bye"]);
+    assert!(s.is_finished());
+    // Not after a violation: the ERROR ends the session.
+    let mut s = manual();
+    s.handle_read(b"SUBSCRIBE\nid:a\ndestination:/q\n\n\0")
+        .unwrap();
+    let _ = s.handle_read(b"BOGUS\n\n\0");
+    let m = Message {
+        subscription: "a",
+        destination: "/q",
+        message_id: "m",
+        headers: &[],
+        body: Bytes::new(),
+    };
+    assert_eq!(s.send_message(&m), Err(UsageError::Closed));
+}
+
+/// The bytes `send_message` queues for one delivery, taken as one whole frame.
+fn message_bytes(s: &mut ServerSession, sub: &str, id: &str, headers: &[(&str, &str)]) -> Bytes {
+    s.send_message(&Message {
+        subscription: sub,
+        destination: "/q:x\\y",
+        message_id: id,
+        headers,
+        body: Bytes::from_static(b"body"),
+    })
+    .unwrap();
+    let t = s.poll_transmit_frame().unwrap();
+    assert!(s.poll_transmit_frame().is_none());
+    t.to_bytes()
+}
+
+#[test]
+fn shared_deliveries_are_the_bytes_send_message_writes() {
+    let headers = [
+        ("content-type", "text/plain"),
+        ("x:user", "a\\b\nc"),
+        ("message-id", "ignored"),
+    ];
+    for (version, v) in [("1.2", Version::V1_2), ("1.1", Version::V1_1)] {
+        let mut a = connected(version);
+        let mut b = connected(version);
+        for s in [&mut a, &mut b] {
+            s.handle_read(b"SUBSCRIBE\nid:s\ndestination:/q\nack:client-individual\n\n\0")
+                .unwrap();
+            let _ = events(s);
+        }
+        let shared =
+            SharedMessage::new(v, "/q:x\\y", &headers, Bytes::from_static(b"body")).unwrap();
+        for n in 0..3 {
+            let id = format!("m{n}");
+            let want = message_bytes(&mut a, "s", &id, &headers);
+            // Queued, then taken as a stream; and handed straight back.
+            b.send_shared("s", &id, &shared).unwrap();
+            let queued = b.poll_transmit_frame().unwrap().to_bytes();
+            assert_eq!(queued, want, "{version} queued");
+            let want = message_bytes(&mut a, "s", &format!("f{n}"), &headers);
+            let t = b.send_shared_frame("s", &format!("f{n}"), &shared).unwrap();
+            assert_eq!(t.to_bytes(), want, "{version} frame");
+            // The body is the message's, not a copy.
+            assert_eq!(t.body.as_ptr(), shared.body().as_ptr());
+            assert_eq!(&t.tail[..], b"\0");
+        }
+        // Acknowledgement books are kept as for send_message.
+        assert_eq!(a.pending_acks(), 6);
+        assert_eq!(b.pending_acks(), 6);
+        let ack = if v == Version::V1_2 {
+            "ACK\nid:5\n\n\0".to_owned()
+        } else {
+            "ACK\nsubscription:s\nmessage-id:f2\n\n\0".to_owned()
+        };
+        b.handle_read(ack.as_bytes()).unwrap();
+        let ev = events(&mut b);
+        assert!(
+            matches!(ev.as_slice(), [ServerEvent::Ack(e)] if e.message_ids == ["f2"]),
+            "{ev:?}"
+        );
+    }
+}
+
+#[test]
+fn shared_delivery_misuse() {
+    let mut s = connected("1.2");
+    s.handle_read(b"SUBSCRIBE\nid:s\ndestination:/q\n\n\0")
+        .unwrap();
+    let _ = events(&mut s);
+    let body = Bytes::from_static(b"b");
+    let v11 = SharedMessage::new(Version::V1_1, "/q", &[], body.clone()).unwrap();
+    assert_eq!(s.send_shared("s", "1", &v11), Err(UsageError::WrongVersion));
+    let v12 = SharedMessage::new(Version::V1_2, "/q", &[], body.clone()).unwrap();
+    assert_eq!(
+        s.send_shared("nope", "1", &v12),
+        Err(UsageError::UnknownSubscription)
+    );
+    // A frame handed back must not overtake queued output.
+    s.send_shared("s", "1", &v12).unwrap();
+    assert_eq!(
+        s.send_shared_frame("s", "2", &v12),
+        Err(UsageError::OutputPending)
+    );
+    assert!(s.poll_transmit_frame().is_some());
+    assert!(s.send_shared_frame("s", "2", &v12).is_ok());
+    // 1.0 cannot carry a line break in a header; 1.1 cannot carry CR.
+    assert_eq!(
+        SharedMessage::new(Version::V1_0, "/q", &[("k", "a\nb")], body.clone()),
+        Err(EncodeError::Unencodable)
+    );
+    assert_eq!(
+        SharedMessage::new(Version::V1_1, "/q", &[("k", "a\rb")], body),
+        Err(EncodeError::Unencodable)
+    );
+}
+
+/// One frame parsed from `wire` as a session of `version` would.
+fn parse_send(version: Version, wire: &[u8]) -> Frame {
+    let mut p = Parser::new(Limits::default());
+    p.set_version(version);
+    let mut buf = BytesMut::from(wire);
+    p.parse(&mut buf).unwrap().unwrap()
+}
+
+#[test]
+fn shared_from_send_is_with_headers_of_the_kept_headers() {
+    // (SEND as sent, the headers a MESSAGE keeps when `x-skip` is skipped): reserved and
+    // skipped names dropped, the first of a repeated header kept, escapes decoded.
+    type Kept = &'static [(&'static str, &'static str)];
+    let cases: [(&[u8], Kept); 4] = [
+        (
+            b"SEND\ndestination:/t/a\ncontent-type:text/plain\n\nhi\0",
+            &[("content-type", "text/plain")],
+        ),
+        (
+            b"SEND\ndestination:/t/a\nreceipt:r1\nk:1\nx-skip:y\nk:2\ntransaction:t\nj:v\n\nhi\0",
+            &[("k", "1"), ("j", "v")],
+        ),
+        (
+            b"SEND\ndestination:/t/a\nk\\c:a\\nb\\\\c\nk\\c:second\n\n\0",
+            &[("k:", "a\nb\\c")],
+        ),
+        (
+            b"SEND\ndestination:/t/a\nmessage-id:m\nack:1\n\nbody\0",
+            &[],
+        ),
+    ];
+    let extra = [("redelivered", "true")];
+    let skip = |name: &[u8]| name == b"x-skip";
+    for (wire, kept) in cases {
+        let send = parse_send(Version::V1_2, wire);
+        for v in [Version::V1_0, Version::V1_1, Version::V1_2] {
+            let want = SharedMessage::with_headers(
+                v,
+                "/t/a",
+                extra.iter().copied().chain(kept.iter().copied()),
+                send.body().clone(),
+            );
+            let got = SharedMessage::from_send(v, "/t/a", &extra, &send, skip);
+            assert_eq!(got, want, "{v:?} {:?}", String::from_utf8_lossy(wire));
+            if let Ok(m) = got {
+                // The body is the SEND's, not a copy.
+                assert_eq!(m.body().as_ptr(), send.body().as_ptr());
+            }
+        }
+    }
+    // A header 1.0 cannot carry (a decoded line break) is refused, as by with_headers.
+    let send = parse_send(Version::V1_2, b"SEND\ndestination:/t/a\nk:a\\nb\n\n\0");
+    assert_eq!(
+        SharedMessage::from_send(Version::V1_0, "/t/a", &[], &send, |_| false),
+        Err(EncodeError::Unencodable)
+    );
+    // A built frame (not parsed) goes the same way.
+    let built = Frame::builder(Command::Send)
+        .header("destination", "/t/a")
+        .header("k", "v:w")
+        .body(Bytes::from_static(b"x"))
+        .build();
+    assert_eq!(
+        SharedMessage::from_send(Version::V1_2, "/t/a", &[], &built, |_| false),
+        SharedMessage::new(
+            Version::V1_2,
+            "/t/a",
+            &[("k", "v:w")],
+            Bytes::from_static(b"x")
+        )
+    );
+}
+
+/// The key the SUBSCRIBE event reported.
+fn subscribe_key(s: &mut ServerSession, wire: &[u8]) -> SubscriptionKey {
+    s.handle_read(wire).unwrap();
+    match events(s).as_slice() {
+        [ServerEvent::Subscribe(e)] => e.key,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn deliveries_by_subscription_key_are_the_bytes_by_id() {
+    for (version, v) in [
+        ("1.2", Version::V1_2),
+        ("1.1", Version::V1_1),
+        ("1.0", Version::V1_0),
+    ] {
+        let mut a = connected(version);
+        let mut b = connected(version);
+        let sub = b"SUBSCRIBE\nid:s\ndestination:/q\nack:client\n\n\0";
+        let _ = subscribe_key(&mut a, sub);
+        let key = subscribe_key(&mut b, sub);
+        assert_eq!(b.subscription_key("s"), Some(key));
+        assert_eq!(b.subscription_key("nope"), None);
+        let shared = SharedMessage::new(v, "/q", &[("k", "v")], Bytes::from_static(b"x")).unwrap();
+        let by_id = a.send_shared_frame("s", "m1", &shared).unwrap();
+        let by_key = b.send_shared_frame_to(key, "m1", &shared).unwrap();
+        assert_eq!(by_key.to_bytes(), by_id.to_bytes(), "{version}");
+        a.send_shared("s", "m2", &shared).unwrap();
+        b.send_shared_to(key, "m2", &shared).unwrap();
+        assert_eq!(
+            b.poll_transmit_frame().unwrap().to_bytes(),
+            a.poll_transmit_frame().unwrap().to_bytes(),
+            "{version}"
+        );
+        // The same acknowledgement books: a cumulative ACK of m2 covers both.
+        assert_eq!(b.pending_acks(), 2);
+        let ack = match v {
+            Version::V1_2 => "ACK\nid:1\n\n\0",
+            Version::V1_1 => "ACK\nsubscription:s\nmessage-id:m2\n\n\0",
+            Version::V1_0 => "ACK\nmessage-id:m2\n\n\0",
+        };
+        b.handle_read(ack.as_bytes()).unwrap();
+        let ev = events(&mut b);
+        assert!(
+            matches!(ev.as_slice(), [ServerEvent::Ack(e)] if e.message_ids == ["m1", "m2"]),
+            "{version} {ev:?}"
+        );
+        assert_eq!(b.pending_acks(), 0);
+    }
+}
+
+#[test]
+fn stale_and_foreign_subscription_keys_are_usage_errors() {
+    let mut s = connected("1.2");
+    let mut other = connected("1.2");
+    let k1 = subscribe_key(&mut s, b"SUBSCRIBE\nid:s\ndestination:/q\n\n\0");
+    let k_other = subscribe_key(&mut other, b"SUBSCRIBE\nid:s\ndestination:/q\n\n\0");
+    assert_ne!(k1, k_other);
+    let msg = SharedMessage::new(Version::V1_2, "/q", &[], Bytes::from_static(b"x")).unwrap();
+    // Another session's key (same id, same slot): never delivered here.
+    assert_eq!(
+        s.send_shared_frame_to(k_other, "1", &msg),
+        Err(UsageError::UnknownSubscription)
+    );
+    assert_eq!(
+        s.send_shared_to(k_other, "1", &msg),
+        Err(UsageError::UnknownSubscription)
+    );
+    // After UNSUBSCRIBE the key is stale, also once the id and its slot are reused.
+    s.handle_read(b"UNSUBSCRIBE\nid:s\n\n\0").unwrap();
+    let _ = events(&mut s);
+    assert_eq!(
+        s.send_shared_frame_to(k1, "2", &msg),
+        Err(UsageError::UnknownSubscription)
+    );
+    let k2 = subscribe_key(&mut s, b"SUBSCRIBE\nid:s\ndestination:/other\n\n\0");
+    assert_ne!(k1, k2);
+    assert_eq!(
+        s.send_shared_frame_to(k1, "3", &msg),
+        Err(UsageError::UnknownSubscription)
+    );
+    assert!(s.send_shared_frame_to(k2, "4", &msg).is_ok());
+    // Nothing was queued or booked by the refused calls.
+    assert_eq!(s.pending_output(), 0);
+    // The other checks apply as by id: version, queued output, closed session.
+    let v11 = SharedMessage::new(Version::V1_1, "/q", &[], Bytes::from_static(b"x")).unwrap();
+    assert_eq!(
+        s.send_shared_frame_to(k2, "5", &v11),
+        Err(UsageError::WrongVersion)
+    );
+    s.send_shared_to(k2, "6", &msg).unwrap();
+    assert_eq!(
+        s.send_shared_frame_to(k2, "7", &msg),
+        Err(UsageError::OutputPending)
+    );
+    while s.poll_transmit_frame().is_some() {}
+    s.handle_read(b"BOGUS\n\n\0").unwrap_err();
+    assert!(s.send_shared_frame_to(k2, "8", &msg).is_err());
+}

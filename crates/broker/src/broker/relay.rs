@@ -15,16 +15,15 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::fmt;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use stompbox_stomp::client::ClientState;
 use stompbox_stomp::client::{ClientCloseReason, ClientConfig, ClientEvent, ClientSession};
-use stompbox_stomp::{Command, Frame, FrameBuilder, HeartBeat, Version};
+use stompbox_stomp::{Command, Frame, FrameBuilder, HeartBeat, UsageError, Version};
 
 use super::{Broker, CloseReason, Event, Fatal, HostError, PublishError, SessionId, State};
 use crate::config::{Kind, RelayConfig, RelayCredentials};
 use crate::inbound::{AckMode, Inbound};
 use crate::stats::RelayStats;
-use crate::wire::Transmit;
 
 /// Identifies one upstream transport (one connection attempt) for the lifetime of the broker;
 /// never reused, so late I/O for an old connection cannot reach a new one.
@@ -268,8 +267,9 @@ impl Relay {
     }
 }
 
-/// Encodes a client frame (after validation) for the upstream session.
-fn upstream_frame(f: &Inbound, version: Version) -> Frame {
+/// Encodes a client frame (after validation) for the upstream session; an ACK/NACK names the
+/// newest message it covers (the upstream's `ack` id `upstream_ack` in STOMP 1.2).
+fn upstream_frame(f: &Inbound, version: Version, upstream_ack: Option<&str>) -> Frame {
     let b = match f {
         Inbound::Send {
             destination,
@@ -292,6 +292,7 @@ fn upstream_frame(f: &Inbound, version: Version) -> Frame {
             ack,
             headers,
             receipt,
+            ..
         } => {
             let mut b = FrameBuilder::new(Command::Subscribe)
                 .header("id", id)
@@ -311,18 +312,19 @@ fn upstream_frame(f: &Inbound, version: Version) -> Frame {
             .header_opt("receipt", receipt.as_deref()),
         Inbound::Ack {
             nack,
-            id,
             subscription,
+            message_ids,
             receipt,
             transaction,
         } => {
             let cmd = if *nack { Command::Nack } else { Command::Ack };
+            let last = message_ids.last().map_or("", String::as_str);
             let b = match version {
-                Version::V1_2 => FrameBuilder::new(cmd).header("id", id),
+                Version::V1_2 => FrameBuilder::new(cmd).header("id", upstream_ack.unwrap_or(last)),
                 Version::V1_1 => FrameBuilder::new(cmd)
-                    .header("message-id", id)
-                    .header_opt("subscription", subscription.as_deref()),
-                Version::V1_0 => FrameBuilder::new(cmd).header("message-id", id),
+                    .header("message-id", last)
+                    .header("subscription", subscription),
+                Version::V1_0 => FrameBuilder::new(cmd).header("message-id", last),
             };
             b.header_opt("transaction", transaction.as_deref())
                 .header_opt("receipt", receipt.as_deref())
@@ -483,7 +485,7 @@ impl Broker {
     ) {
         let now = self.now;
         let limits = self.config.frame_limits;
-        let Some(version) = self.sessions.get(&sid).map(|s| s.proto.version()) else {
+        let Some(version) = self.sessions.get(&sid).map(|s| s.stomp.version()) else {
             return;
         };
         let Some(relay) = self.relay.as_mut() else {
@@ -514,7 +516,7 @@ impl Broker {
         }
         let user = s.user.clone();
         s.state = State::Open;
-        s.proto.accept(&self.config, sid, user.as_deref(), self.now);
+        super::accept(&mut s.stomp, sid, user.as_deref());
         if let Some(u) = &user {
             self.users.entry(u.clone()).or_default().push(sid);
         }
@@ -678,37 +680,58 @@ impl Broker {
         }
     }
 
-    /// An upstream MESSAGE for client session `sid`, passed through in the client's version.
+    /// An upstream MESSAGE for client session `sid`, passed on in the client's version through
+    /// its session (which issues its own `ack` ids: the upstream's are kept to translate the
+    /// client's ACK/NACK back).
     fn relay_deliver(&mut self, sid: SessionId, frame: &Frame) {
-        let Some(s) = self.sessions.get(&sid) else {
+        let now = self.now;
+        let Some(s) = self.sessions.get_mut(&sid) else {
             return;
         };
         if s.state != State::Open {
             return;
         }
-        let version = s.proto.version();
-        let body = frame.body().clone();
-        let mut head = BytesMut::with_capacity(frame.head_bytes().len() + 64);
-        if stompbox_stomp::encode_head(frame, version, body.len(), &mut head).is_err() {
-            // Decoded from the same version, so it re-encodes; never drop it silently.
-            self.stats.protocol_errors += 1;
-            self.close(
-                sid,
-                CloseReason::UpstreamFailed("unencodable upstream MESSAGE".into()),
-                Some(Fatal::new(
-                    "relay: upstream MESSAGE cannot be encoded",
-                    None,
-                )),
-            );
+        // A STOMP 1.0 SUBSCRIBE without `id` is named by its destination.
+        let Some(sub) = frame
+            .header("subscription")
+            .or_else(|| frame.header("destination"))
+        else {
             return;
-        }
-        let t = Transmit {
-            head: head.freeze(),
-            body,
-            tail: b"\0",
         };
-        self.stats.frames_out.message += 1;
-        if self.push_out(sid, t).is_err() {
+        let message_id = frame.header("message-id").unwrap_or_default();
+        s.stomp.advance_time(now);
+        match s.stomp.send_message_from(sub, message_id, frame) {
+            Ok(()) => {}
+            // Unsubscribed meanwhile: the upstream's MESSAGE crossed the UNSUBSCRIBE.
+            Err(UsageError::UnknownSubscription) => return,
+            Err(UsageError::LimitExceeded(_)) => {
+                self.slow_consumer(sid);
+                return;
+            }
+            Err(_) => {
+                // Decoded from the same version, so it re-encodes; never drop it silently.
+                self.stats.protocol_errors += 1;
+                self.close(
+                    sid,
+                    CloseReason::UpstreamFailed("unencodable upstream MESSAGE".into()),
+                    Some(Fatal::new(
+                        "relay: upstream MESSAGE cannot be encoded",
+                        None,
+                    )),
+                );
+                return;
+            }
+        }
+        if s.stomp.version() == Version::V1_2
+            && let Some(ack) = frame.header("ack")
+            && s.stomp
+                .subscription(sub)
+                .is_some_and(|(_, mode)| mode != stompbox_stomp::AckMode::Auto)
+        {
+            s.relay_acks
+                .insert((sub.to_owned(), message_id.to_owned()), ack.to_owned());
+        }
+        if self.flush_bounded(sid).is_err() {
             self.slow_consumer(sid);
         }
     }
@@ -720,70 +743,53 @@ impl Broker {
         sid: SessionId,
         f: Inbound,
     ) -> Result<Option<Inbound>, Fatal> {
-        let Some(s) = self.sessions.get(&sid) else {
+        let Some(s) = self.sessions.get_mut(&sid) else {
             return Ok(Some(f));
         };
         let Some(up) = s.upstream else {
             return Ok(Some(f));
         };
-        let version = s.proto.version();
-        let forward = match &f {
-            Inbound::Send { destination, .. } => self.config.kind(destination) == Kind::Relay,
-            Inbound::Subscribe {
-                id,
-                destination,
-                receipt,
-                ..
-            } => {
-                if self.config.kind(destination) != Kind::Relay {
-                    false
-                } else if s.subs.contains_key(id.as_str()) || s.relay_subs.contains(id.as_str()) {
-                    return Err(Fatal::new(
-                        format!("duplicate subscription id {id}"),
-                        receipt.as_deref(),
-                    ));
-                } else if s.subs.len() + s.relay_subs.len()
-                    >= self.config.max_subscriptions_per_session
-                {
-                    return Err(Fatal::new("too many subscriptions", receipt.as_deref()));
-                } else {
-                    true
-                }
+        let version = s.stomp.version();
+        let upstream = match &f {
+            Inbound::Send { destination, .. } if self.config.kind(destination) == Kind::Relay => {
+                upstream_frame(&f, version, None)
             }
-            Inbound::Unsubscribe { id, .. } => s.relay_subs.contains(id.as_str()),
+            Inbound::Subscribe { destination, .. }
+                if self.config.kind(destination) == Kind::Relay =>
+            {
+                upstream_frame(&f, version, None)
+            }
+            Inbound::Unsubscribe { id, .. } if s.relay_subs.contains(id.as_str()) => {
+                s.relay_acks.retain(|(sub, _), _| sub != id);
+                upstream_frame(&f, version, None)
+            }
             Inbound::Ack {
-                id, subscription, ..
-            } => match subscription {
-                Some(sub) => s.relay_subs.contains(sub.as_str()),
-                None => !s.relay_subs.is_empty() && !self.has_local_unacked(sid, id),
-            },
-            Inbound::Begin { .. } | Inbound::End { .. } => {
-                // Both sides keep the transaction: relayed frames in it are buffered upstream,
-                // local ones here. The upstream answers the receipt.
-                self.forward(up, &upstream_frame(&f, version), f.receipt())?;
-                return Ok(Some(match f {
-                    Inbound::Begin { transaction, .. } => Inbound::Begin {
-                        transaction,
-                        receipt: None,
-                    },
-                    Inbound::End {
-                        commit,
-                        transaction,
-                        ..
-                    } => Inbound::End {
-                        commit,
-                        transaction,
-                        receipt: None,
-                    },
-                    other => other,
-                }));
+                subscription,
+                message_ids,
+                ..
+            } if s.relay_subs.contains(subscription.as_str()) => {
+                // The newest message covers the others upstream too (the same ack mode).
+                let Some(last) = message_ids.last() else {
+                    return Ok(Some(f));
+                };
+                let mut upstream_ack = None;
+                for mid in message_ids {
+                    let key = (subscription.clone(), mid.clone());
+                    if let Some(ack) = s.relay_acks.remove(&key)
+                        && mid == last
+                    {
+                        upstream_ack = Some(ack);
+                    }
+                }
+                upstream_frame(&f, version, upstream_ack.as_deref())
             }
-            Inbound::Disconnect { .. } => false,
+            // Both sides keep the transaction: the session holds its frames until COMMIT and
+            // releases them before it (relayed ones go upstream in the transaction then); the
+            // upstream answers the receipt.
+            Inbound::Begin { .. } | Inbound::End { .. } => upstream_frame(&f, version, None),
+            _ => return Ok(Some(f)),
         };
-        if !forward {
-            return Ok(Some(f));
-        }
-        self.forward(up, &upstream_frame(&f, version), f.receipt())?;
+        self.forward(up, &upstream, f.receipt())?;
         if let Some(s) = self.sessions.get_mut(&sid) {
             match f {
                 Inbound::Subscribe { id, .. } => {
@@ -796,17 +802,6 @@ impl Broker {
             }
         }
         Ok(None)
-    }
-
-    fn has_local_unacked(&self, sid: SessionId, ack_id: &str) -> bool {
-        let Ok(n) = ack_id.parse::<u64>() else {
-            return false;
-        };
-        self.sessions.get(&sid).is_some_and(|s| {
-            s.subs
-                .values()
-                .any(|sub| sub.unacked.binary_search_by_key(&n, |u| u.id).is_ok())
-        })
     }
 
     fn forward(
