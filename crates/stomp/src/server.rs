@@ -88,7 +88,7 @@ use alloc::vec::Vec;
 use bytes::{BufMut, Bytes, BytesMut};
 use core::fmt;
 use core::hash::{BuildHasherDefault, Hasher};
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::Ordering;
 use hashbrown::HashMap;
 
 /// Server session configuration. `Default` gives secure, small limits.
@@ -642,7 +642,21 @@ struct Slot {
 
 /// Serials of [`SubscriptionKey`]s: unique over every session of the process, so a key
 /// given to the wrong session can never match one of its slots.
-static NEXT_SERIAL: AtomicU64 = AtomicU64::new(1);
+#[cfg(target_has_atomic = "64")]
+static NEXT_SERIAL: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(1);
+/// Targets without 64-bit atomics (the crate is `no_std`) count in 32 bits: unique until
+/// 2^32 subscriptions have been made in the process.
+#[cfg(not(target_has_atomic = "64"))]
+static NEXT_SERIAL: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(1);
+
+/// The next [`SubscriptionKey`] serial.
+#[allow(
+    clippy::useless_conversion,
+    reason = "a widening from u32 on targets without 64-bit atomics"
+)]
+fn next_serial() -> u64 {
+    u64::from(NEXT_SERIAL.fetch_add(1, Ordering::Relaxed))
+}
 
 impl Subs {
     fn len(&self) -> usize {
@@ -687,7 +701,7 @@ impl Subs {
 
     /// Adds a subscription (the caller checked the id is free and the bound).
     fn insert(&mut self, id: String, sub: Subscription) -> SubscriptionKey {
-        let serial = NEXT_SERIAL.fetch_add(1, Ordering::Relaxed);
+        let serial = next_serial();
         let slot = self.free.pop().unwrap_or_else(|| {
             // At most `max_subscriptions` slots (a `u32` is ample).
             let i = u32::try_from(self.slots.len()).unwrap_or(u32::MAX);
