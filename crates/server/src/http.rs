@@ -53,7 +53,8 @@ pub(crate) fn stats_json(c: &Counters, broker_json: &str, uptime: Duration) -> S
         s,
         "{{\"server\":{{\"uptime_s\":{},\"connections_current\":{},\"connections_total\":{},\
          \"websocket_current\":{},\"tcp_current\":{},\"http_requests\":{},\
-         \"refused_over_limit\":{},\"handshake_failures\":{},\"handshake_timeouts\":{},\
+         \"refused_over_limit\":{},\"accept_errors\":{},\"handshake_failures\":{},\
+         \"handshake_timeouts\":{},\
          \"bytes_in\":{},\"bytes_out\":{},\"unhandled_app_messages\":{}}},\"broker\":{}}}",
         uptime.as_secs(),
         c.connections_current,
@@ -62,6 +63,7 @@ pub(crate) fn stats_json(c: &Counters, broker_json: &str, uptime: Duration) -> S
         c.tcp_current,
         c.http_requests,
         c.refused_over_limit,
+        c.accept_errors,
         c.handshake_failures,
         c.handshake_timeouts,
         c.bytes_in,

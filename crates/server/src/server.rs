@@ -114,9 +114,18 @@ pub struct Server {
     read_buf: Vec<u8>,
     counters: Counters,
     stopping: Option<u64>,
+    /// When to call `accept` again after it failed (e.g. EMFILE): the listeners are
+    /// edge-triggered, so connections already queued would otherwise wait for the next new
+    /// one to arrive.
+    accept_retry: Option<u64>,
     /// The broker relay's upstream sockets (`--relay`).
     relay: Option<crate::relay::RelaySockets>,
 }
+
+/// How long the listeners rest after a failed `accept` (out of file descriptors, say)
+/// before they try again: long enough not to spin, short enough that a freed descriptor is
+/// used promptly.
+const ACCEPT_RETRY_MS: u64 = 100;
 
 impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -137,6 +146,9 @@ pub(crate) struct Counters {
     pub(crate) tcp_current: usize,
     pub(crate) http_requests: u64,
     pub(crate) refused_over_limit: u64,
+    /// `accept` calls that failed other than by having nothing to accept (EMFILE, ENFILE,
+    /// ENOBUFS, ...).
+    pub(crate) accept_errors: u64,
     pub(crate) handshake_failures: u64,
     pub(crate) handshake_timeouts: u64,
     pub(crate) bytes_in: u64,
@@ -252,6 +264,7 @@ impl Server {
             connection_config: Arc::new(settings_connection),
             counters: Counters::default(),
             stopping: None,
+            accept_retry: None,
             relay,
         })
     }
@@ -295,7 +308,7 @@ impl Server {
             if let Some(t) = next_stats {
                 deadline = Some(deadline.map_or(t, |d| d.min(t)));
             }
-            if let Some(t) = self.stopping {
+            for t in [self.stopping, self.accept_retry].into_iter().flatten() {
                 deadline = Some(deadline.map_or(t, |d| d.min(t)));
             }
             let timeout = if self.read_again.is_empty() && self.dirty.is_empty() {
@@ -354,6 +367,11 @@ impl Server {
             if self.shutdown.flag.load(Ordering::SeqCst) && self.stopping.is_none() {
                 self.begin_shutdown(now);
             }
+            if self.accept_retry.is_some_and(|t| now >= t) {
+                self.accept_retry = None;
+                self.accept(Transport::WebSocket);
+                self.accept(Transport::RawStomp);
+            }
             self.hub.handle_timeout(now);
             self.fire_timers(now);
             self.settle(now);
@@ -391,8 +409,15 @@ impl Server {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    // EMFILE and friends: log and try again on the next readiness event.
-                    warn!(error = %e, "accept failed");
+                    // EMFILE and friends: the connection stays queued in the kernel; try
+                    // again shortly (the edge-triggered listener may not report it again).
+                    self.counters.accept_errors += 1;
+                    if self.accept_retry.is_none() {
+                        warn!(error = %e, retry_ms = ACCEPT_RETRY_MS, "accept failed");
+                    } else {
+                        debug!(error = %e, "accept failed again");
+                    }
+                    self.accept_retry = Some(self.now_ms() + ACCEPT_RETRY_MS);
                     return;
                 }
             };

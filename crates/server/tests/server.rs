@@ -583,3 +583,103 @@ fn binary_stops_gracefully_on_sigterm() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Reads from `s` until a whole STOMP frame's command line is in, or the timeout.
+fn read_command(s: &mut TcpStream, timeout: Duration) -> Option<String> {
+    s.set_read_timeout(Some(timeout)).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 512];
+    while !got.contains(&b'\n') {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    let line = got.split(|&b| b == b'\n').next().unwrap_or_default();
+    Some(String::from_utf8_lossy(line).into_owned())
+}
+
+/// Out of file descriptors, `accept` fails and the connection stays queued in the kernel.
+/// The listeners are edge-triggered, so the server must try again by itself once
+/// descriptors free up: here no new connection arrives to wake it.
+#[test]
+fn binary_accepts_queued_connections_after_running_out_of_file_descriptors() {
+    const FD_LIMIT: u32 = 48;
+    const CLIENTS: usize = 60;
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    // `ulimit -n` in the shell that execs the server: no libc call in the test.
+    let mut child = Process::new("sh")
+        .args([
+            "-c",
+            &format!("ulimit -n {FD_LIMIT} && exec \"$0\" \"$@\""),
+            env!("CARGO_BIN_EXE_stompbox"),
+            "--no-http",
+            "--stomp",
+            &addr.to_string(),
+            "--stats-interval",
+            "0",
+            "--log",
+            "error",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(addr).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the server did not start listening"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let connect = b"CONNECT\naccept-version:1.2\nhost:x\n\n\0";
+    let clients: Vec<TcpStream> = (0..CLIENTS)
+        .map(|_| {
+            let mut s = TcpStream::connect(addr).unwrap();
+            s.write_all(connect).unwrap();
+            s
+        })
+        .collect();
+    // Sort the clients into served and queued: passes over the unserved ones until a whole
+    // pass (after the first second) serves no more, so a slow machine only takes longer.
+    let started = Instant::now();
+    let (mut connected, mut queued) = (Vec::new(), clients);
+    loop {
+        let before = connected.len();
+        for mut s in std::mem::take(&mut queued) {
+            match read_command(&mut s, Duration::from_millis(50)).as_deref() {
+                Some("CONNECTED") => connected.push(s),
+                other => {
+                    assert_eq!(other, None, "unexpected reply");
+                    queued.push(s);
+                }
+            }
+        }
+        let settled = connected.len() == before && started.elapsed() > Duration::from_secs(1);
+        if settled || queued.is_empty() || started.elapsed() > Duration::from_secs(20) {
+            break;
+        }
+    }
+    assert!(
+        !queued.is_empty() && queued.len() <= connected.len(),
+        "the descriptor limit should leave some, but not most, clients queued: {} connected, \
+         {} queued",
+        connected.len(),
+        queued.len()
+    );
+    drop(connected);
+    for (i, mut s) in queued.into_iter().enumerate() {
+        assert_eq!(
+            read_command(&mut s, Duration::from_secs(5)).as_deref(),
+            Some("CONNECTED"),
+            "queued client {i} was never served"
+        );
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
