@@ -191,6 +191,45 @@ impl std::fmt::Display for StartError {
 
 impl std::error::Error for StartError {}
 
+/// Descriptors the server needs beyond one per client: listeners, the poller, signals,
+/// relay sockets, stdio, files it reads.
+const SPARE_DESCRIPTORS: u64 = 64;
+
+/// Warns at start when the process may open fewer files than `--max-connections` needs:
+/// the clients past the limit would wait in the kernel's queue instead of being served
+/// or refused with a reply.
+fn warn_if_too_few_descriptors(max_connections: usize) {
+    let Ok(limits) = std::fs::read_to_string("/proc/self/limits") else {
+        return; // not Linux: nothing to read the limit from without libc
+    };
+    let Some(soft) = open_files_soft_limit(&limits) else {
+        return;
+    };
+    let needed = u64::try_from(max_connections)
+        .unwrap_or(u64::MAX)
+        .saturating_add(SPARE_DESCRIPTORS);
+    if soft < needed {
+        warn!(
+            open_files = soft,
+            max_connections,
+            "the open-files limit (ulimit -n) is below --max-connections plus {SPARE_DESCRIPTORS}: \
+             clients past it wait until others leave; raise it or lower --max-connections"
+        );
+    }
+}
+
+/// The soft "Max open files" limit from the text of `/proc/self/limits` (`None` if absent;
+/// `unlimited` is `u64::MAX`).
+fn open_files_soft_limit(limits: &str) -> Option<u64> {
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    let soft = line["Max open files".len()..].split_whitespace().next()?;
+    if soft == "unlimited" {
+        Some(u64::MAX)
+    } else {
+        soft.parse().ok()
+    }
+}
+
 impl Server {
     pub(crate) fn bind(
         settings: Settings,
@@ -221,6 +260,7 @@ impl Server {
             }
             None => (None, None),
         };
+        warn_if_too_few_descriptors(settings.max_connections);
         let signals = if settings.handle_signals {
             let mut s = signal_hook_mio::v1_0::Signals::new([
                 signal_hook::consts::SIGINT,
@@ -935,5 +975,27 @@ impl Server {
             broker = %self.hub.stats_line(),
             "stats"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::open_files_soft_limit;
+
+    #[test]
+    fn open_files_soft_limit_reads_proc_self_limits() {
+        let limits = "Limit                     Soft Limit           Hard Limit           Units     \n\
+                      Max processes             96365                96365                processes \n\
+                      Max open files            1024                 524288               files     \n";
+        assert_eq!(open_files_soft_limit(limits), Some(1024));
+        let unlimited =
+            "Max open files            unlimited            unlimited            files\n";
+        assert_eq!(open_files_soft_limit(unlimited), Some(u64::MAX));
+        assert_eq!(open_files_soft_limit("Max processes 1 1 processes\n"), None);
+        assert_eq!(
+            open_files_soft_limit("Max open files  lots  lots  files\n"),
+            None
+        );
+        assert_eq!(open_files_soft_limit(""), None);
     }
 }
