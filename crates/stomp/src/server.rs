@@ -1306,22 +1306,8 @@ impl ServerSession {
         message_id: &str,
         msg: &SharedMessage,
     ) -> Result<(), UsageError> {
-        let admit = self.admit_shared(subscription, msg)?;
-        let mut ack_buf = [0u8; 20];
-        let ack_id = admit.ack_id(&mut ack_buf);
-        let start = self.hot.out.pending();
-        self.hot.out.with_staging(|buf| {
-            let mark = buf.len();
-            let r = put_shared_head(buf, &admit, subscription, message_id, ack_id, msg);
-            if r.is_err() {
-                buf.truncate(mark);
-            }
-            r
-        })?;
-        self.hot.out.push_body(msg.body.clone());
-        self.hot.out.end_unit(start);
-        self.delivered(subscription, message_id, &admit);
-        Ok(())
+        let slot = self.id_slot(subscription)?;
+        self.queue_shared(slot, message_id, msg)
     }
 
     /// Like [`ServerSession::send_shared`], but hands the MESSAGE straight back as one whole
@@ -1340,21 +1326,8 @@ impl ServerSession {
         if !self.hot.out.is_empty() {
             return Err(UsageError::OutputPending);
         }
-        let admit = self.admit_shared(subscription, msg)?;
-        let mut ack_buf = [0u8; 20];
-        let ack_id = admit.ack_id(&mut ack_buf);
-        // One allocation of the exact size: escaping can only lengthen the two per-delivery
-        // values, by at most twice their length.
-        let mut head = BytesMut::with_capacity(
-            msg.lines.len() + 56 + message_id.len() * 2 + subscription.len() * 2,
-        );
-        put_shared_head(&mut head, &admit, subscription, message_id, ack_id, msg)?;
-        self.delivered(subscription, message_id, &admit);
-        Ok(Transmit {
-            head: head.freeze(),
-            body: msg.body.clone(),
-            tail: Bytes::from_static(b"\0"),
-        })
+        let slot = self.id_slot(subscription)?;
+        self.shared_frame(slot, message_id, msg)
     }
 
     /// [`ServerSession::send_shared`] to the subscription `key` names (from its
@@ -1367,23 +1340,7 @@ impl ServerSession {
         msg: &SharedMessage,
     ) -> Result<(), UsageError> {
         let slot = self.key_slot(key)?;
-        let (id, admit) = self.admit_slot(slot, msg)?;
-        let id = id.to_string();
-        let mut ack_buf = [0u8; 20];
-        let ack_id = admit.ack_id(&mut ack_buf);
-        let start = self.hot.out.pending();
-        self.hot.out.with_staging(|buf| {
-            let mark = buf.len();
-            let r = put_shared_head(buf, &admit, &id, message_id, ack_id, msg);
-            if r.is_err() {
-                buf.truncate(mark);
-            }
-            r
-        })?;
-        self.hot.out.push_body(msg.body.clone());
-        self.hot.out.end_unit(start);
-        self.delivered_at(slot, &id, message_id, &admit);
-        Ok(())
+        self.queue_shared(slot, message_id, msg)
     }
 
     /// [`ServerSession::send_shared_frame`] to the subscription `key` names (from its
@@ -1400,19 +1357,62 @@ impl ServerSession {
             return Err(UsageError::OutputPending);
         }
         let slot = self.key_slot(key)?;
-        let (id, admit) = self.admit_slot(slot, msg)?;
+        self.shared_frame(slot, message_id, msg)
+    }
+
+    /// Queues one delivery of `msg` to the subscription in `slot` (the `send_shared*` that
+    /// queue).
+    fn queue_shared(
+        &mut self,
+        slot: u32,
+        message_id: &str,
+        msg: &SharedMessage,
+    ) -> Result<(), UsageError> {
+        let admit = self.admit_slot(slot, msg)?;
         let mut ack_buf = [0u8; 20];
         let ack_id = admit.ack_id(&mut ack_buf);
+        let (id, _) = self
+            .hot
+            .subs
+            .at(slot)
+            .ok_or(UsageError::UnknownSubscription)?;
+        let start = self.hot.out.pending();
+        self.hot.out.with_staging(|buf| {
+            let mark = buf.len();
+            let r = put_shared_head(buf, &admit, id, message_id, ack_id, msg);
+            if r.is_err() {
+                buf.truncate(mark);
+            }
+            r
+        })?;
+        self.hot.out.push_body(msg.body.clone());
+        self.hot.out.end_unit(start);
+        self.delivered(message_id, &admit);
+        Ok(())
+    }
+
+    /// One delivery of `msg` to the subscription in `slot` as a whole frame of its own (the
+    /// `send_shared_frame*`; the caller checked that no output is queued).
+    fn shared_frame(
+        &mut self,
+        slot: u32,
+        message_id: &str,
+        msg: &SharedMessage,
+    ) -> Result<Transmit, UsageError> {
+        let admit = self.admit_slot(slot, msg)?;
+        let mut ack_buf = [0u8; 20];
+        let ack_id = admit.ack_id(&mut ack_buf);
+        let (id, _) = self
+            .hot
+            .subs
+            .at(slot)
+            .ok_or(UsageError::UnknownSubscription)?;
+        // One allocation of the exact size: escaping can only lengthen the two per-delivery
+        // values, by at most twice their length.
         let mut head =
             BytesMut::with_capacity(msg.lines.len() + 56 + message_id.len() * 2 + id.len() * 2);
         put_shared_head(&mut head, &admit, id, message_id, ack_id, msg)?;
-        if admit.mode.needs_ack() {
-            // The books keep the id (rare next to auto acks: the copy is fine).
-            let id = id.to_string();
-            self.delivered_at(slot, &id, message_id, &admit);
-        } else {
-            self.delivered_at(slot, "", message_id, &admit);
-        }
+        self.delivered(message_id, &admit);
         Ok(Transmit {
             head: head.freeze(),
             body: msg.body.clone(),
@@ -1429,6 +1429,15 @@ impl ServerSession {
         Some(SubscriptionKey { slot, serial })
     }
 
+    /// The slot of subscription `id`, once a MESSAGE may be queued at all.
+    fn id_slot(&self, id: &str) -> Result<u32, UsageError> {
+        self.require_deliverable()?;
+        self.hot
+            .subs
+            .slot_of(id)
+            .ok_or(UsageError::UnknownSubscription)
+    }
+
     /// The slot `key` names in this session.
     fn key_slot(&self, key: SubscriptionKey) -> Result<u32, UsageError> {
         self.hot
@@ -1437,24 +1446,15 @@ impl ServerSession {
             .ok_or(UsageError::UnknownSubscription)
     }
 
-    /// The checks of [`ServerSession::send_shared_to`] for the subscription in `slot`; its id.
-    fn admit_slot(&self, slot: u32, msg: &SharedMessage) -> Result<(&str, Admit), UsageError> {
+    /// The checks of a `send_shared*` for the subscription in `slot`.
+    fn admit_slot(&self, slot: u32, msg: &SharedMessage) -> Result<Admit, UsageError> {
         self.require_deliverable()?;
-        let (id, sub) = self
+        let (_, sub) = self
             .hot
             .subs
             .at(slot)
             .ok_or(UsageError::UnknownSubscription)?;
         let admit = self.admit_sub(sub, slot)?;
-        if msg.version != self.hot.version {
-            return Err(UsageError::WrongVersion);
-        }
-        Ok((id, admit))
-    }
-
-    /// The checks of [`ServerSession::send_shared`] before anything is written.
-    fn admit_shared(&self, subscription: &str, msg: &SharedMessage) -> Result<Admit, UsageError> {
-        let admit = self.admit(subscription)?;
         if msg.version != self.hot.version {
             return Err(UsageError::WrongVersion);
         }
@@ -1546,37 +1546,33 @@ impl ServerSession {
         })?;
         self.hot.out.push_body(body);
         self.hot.out.end_unit(start);
-        self.delivered(subscription, message_id, &admit);
+        self.delivered(message_id, &admit);
         Ok(())
     }
 
-    /// Books a MESSAGE just queued or handed out: heart-beat clock, sequence number and,
-    /// for client ack modes, the acknowledgement books.
-    fn delivered(&mut self, subscription: &str, message_id: &str, admit: &Admit) {
-        self.delivered_at(admit.slot, subscription, message_id, admit);
-    }
-
-    /// [`ServerSession::delivered`] for the subscription in `slot` (`subscription` is its id;
-    /// read only for client ack modes).
-    fn delivered_at(&mut self, slot: u32, subscription: &str, message_id: &str, admit: &Admit) {
+    /// Books a MESSAGE just queued or handed out (to the subscription in `admit.slot`):
+    /// heart-beat clock, sequence number and, for client ack modes, the acknowledgement
+    /// books.
+    fn delivered(&mut self, message_id: &str, admit: &Admit) {
         self.hot.timer.on_transmit();
         self.hot.next_seq += 1;
         if !admit.mode.needs_ack() {
             return;
         }
+        let slot = admit.slot;
+        let Some(subscription) = self.hot.subs.at(slot).map(|(id, _)| id.to_string()) else {
+            return;
+        };
         let seq = admit.seq;
         let key = match admit.version {
             Version::V1_2 => {
                 let mut b = [0u8; 20];
                 fmt_u64(seq, &mut b).to_string()
             }
-            Version::V1_1 => ack_key_11(subscription, message_id),
+            Version::V1_1 => ack_key_11(&subscription, message_id),
             Version::V1_0 => message_id.to_string(),
         };
-        if let Some((old_sub, old_seq)) = self
-            .ack_index
-            .insert(key.clone(), (subscription.to_string(), seq))
-        {
+        if let Some((old_sub, old_seq)) = self.ack_index.insert(key.clone(), (subscription, seq)) {
             // A 1.0/1.1 key delivered twice: the older delivery can no longer be named;
             // forget it so the books stay balanced.
             if let Some(other) = self.hot.subs.get_mut(&old_sub)
