@@ -906,18 +906,8 @@ impl Broker {
 
     /// Moves the session's queued output (protocol replies: never bounded) to `out`.
     fn flush(&mut self, id: SessionId) {
-        let Some(s) = self.sessions.get_mut(&id) else {
-            return;
-        };
-        while let Some(t) = s.stomp.poll_transmit_frame() {
-            let t = Transmit::from(t);
-            count_out(&mut self.stats, &t);
-            s.out_bytes += t.len();
-            s.out.push_back(t);
-        }
-        if !s.out.is_empty() && !s.listed {
-            s.listed = true;
-            self.ready.push_back(id);
+        if let Some(s) = self.sessions.get_mut(&id) {
+            take_session_output(id, s, &mut self.stats, &mut self.ready);
         }
     }
 
@@ -1026,13 +1016,18 @@ impl Broker {
         };
         count_in(&mut self.stats, &frame);
         if let Err(fatal) = self.on_frame(id, frame) {
-            self.stats.protocol_errors += 1;
-            self.close(
-                id,
-                CloseReason::ProtocolError(fatal.message.clone()),
-                Some(fatal),
-            );
+            self.protocol_error(id, fatal);
         }
+    }
+
+    /// Ends session `id` for a frame the broker refused (its ERROR says why).
+    fn protocol_error(&mut self, id: SessionId, fatal: Fatal) {
+        self.stats.protocol_errors += 1;
+        self.close(
+            id,
+            CloseReason::ProtocolError(fatal.message.clone()),
+            Some(fatal),
+        );
     }
 
     /// Routes a client's SEND (outside a transaction, or released by its COMMIT), then
@@ -1063,14 +1058,7 @@ impl Broker {
                     self.push_receipt(id, &r);
                 }
             }
-            Err(fatal) => {
-                self.stats.protocol_errors += 1;
-                self.close(
-                    id,
-                    CloseReason::ProtocolError(fatal.message.clone()),
-                    Some(fatal),
-                );
-            }
+            Err(fatal) => self.protocol_error(id, fatal),
         }
     }
 
@@ -1748,6 +1736,12 @@ impl Broker {
             // subscriber cannot get the message.
             return Ok(false);
         };
+        // The frame is handed straight back only with nothing queued ahead of it. The broker
+        // moves the session's own output (protocol replies, never bounded, as in `flush`) to
+        // `out` as soon as it is queued, so this is normally empty already.
+        if s.stomp.pending_output() > 0 {
+            take_session_output(sid, s, &mut self.stats, &mut self.ready);
+        }
         let Some(sub) = s.subs.get_mut(sub) else {
             return Ok(false);
         };
@@ -1755,19 +1749,6 @@ impl Broker {
         let acked = sub.ack != AckMode::Auto;
         if acked && sub.unacked.len() >= max_unacked {
             return Err(());
-        }
-        // The frame is handed straight back only with nothing queued ahead of it. The broker
-        // moves the session's own output (protocol replies, never bounded, as in `flush`) to
-        // `out` as soon as it is queued, so this is normally empty already.
-        while let Some(t) = s.stomp.poll_transmit_frame() {
-            let t = Transmit::from(t);
-            count_out(&mut self.stats, &t);
-            s.out_bytes += t.len();
-            s.out.push_back(t);
-            if !s.listed {
-                s.listed = true;
-                self.ready.push_back(sid);
-            }
         }
         let mut id_buf = [0u8; 20];
         let message_id = fmt_u64(id, &mut id_buf);
@@ -1986,6 +1967,26 @@ fn count_in(stats: &mut Stats, f: &Inbound) {
         Inbound::End { commit: true, .. } => c.commit += 1,
         Inbound::End { commit: false, .. } => c.abort += 1,
         Inbound::Disconnect { .. } => c.disconnect += 1,
+    }
+}
+
+/// Moves a session's queued output (protocol replies: never bounded) to its `out` queue and
+/// lists the session as ready to write.
+fn take_session_output(
+    id: SessionId,
+    s: &mut Session,
+    stats: &mut Stats,
+    ready: &mut VecDeque<SessionId>,
+) {
+    while let Some(t) = s.stomp.poll_transmit_frame() {
+        let t = Transmit::from(t);
+        count_out(stats, &t);
+        s.out_bytes += t.len();
+        s.out.push_back(t);
+    }
+    if !s.out.is_empty() && !s.listed {
+        s.listed = true;
+        ready.push_back(id);
     }
 }
 
